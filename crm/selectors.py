@@ -1,0 +1,92 @@
+"""Reads of customer records. Every list runs a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from django.db.models import Model, Prefetch, QuerySet
+from django_filters import FilterSet
+
+from crm.filters import AccountFilter, AssetFilter, ContactFilter, InteractionFilter, SiteFilter
+from crm.models import (
+    Account,
+    Asset,
+    Contact,
+    ContactPreference,
+    CustomerTier,
+    Interaction,
+    Promise,
+    Site,
+    Tag,
+)
+from crm.permissions import visible_accounts, visible_for_account
+from server.errors import ApplicationError
+from server.models import User
+
+M = TypeVar("M", bound=Model)
+
+
+def _filtered(filter_class: type[FilterSet], data: Mapping[str, Any], queryset: QuerySet[M]) -> QuerySet[M]:
+    filterset = filter_class(data=data, queryset=queryset)
+    if not filterset.is_valid():
+        raise ApplicationError(
+            "invalid_filter",
+            "The list filters are invalid.",
+            fields={k: [str(m) for m in v] for k, v in filterset.errors.items()},
+        )
+    result: QuerySet[M] = filterset.qs
+    return result
+
+
+def _live_sites() -> Prefetch:  # type: ignore[type-arg]
+    return Prefetch("sites", queryset=Site.objects.filter(archived_at__isnull=True))
+
+
+def account_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Account]:
+    queryset = visible_accounts(actor).select_related("tier").prefetch_related(_live_sites(), "tags")
+    return _filtered(AccountFilter, filters, queryset)
+
+
+def account_detail(account: Account) -> Account:
+    """Attach what the detail view shows to an account loaded by ``access_account``."""
+    return (
+        Account.objects.select_related("tier", "owner")
+        .prefetch_related(_live_sites(), "tags")
+        .get(pk=account.pk)
+    )
+
+
+def contact_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Contact]:
+    return _filtered(ContactFilter, filters, visible_for_account(Contact, actor))
+
+
+def site_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Site]:
+    return _filtered(SiteFilter, filters, visible_for_account(Site, actor))
+
+
+def asset_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Asset]:
+    return _filtered(AssetFilter, filters, visible_for_account(Asset, actor))
+
+
+def interaction_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Interaction]:
+    queryset = visible_for_account(Interaction, actor).prefetch_related(
+        Prefetch("promises", queryset=Promise.objects.filter(archived_at__isnull=True))
+    )
+    return _filtered(InteractionFilter, filters, queryset)
+
+
+def interaction_detail(interaction: Interaction) -> Interaction:
+    return Interaction.objects.prefetch_related("promises").get(pk=interaction.pk)
+
+
+def preference_list(*, account: Account) -> QuerySet[ContactPreference]:
+    return ContactPreference.objects.filter(account=account).order_by("contact_id", "channel")
+
+
+def tier_list() -> QuerySet[CustomerTier]:
+    return CustomerTier.objects.filter(archived_at__isnull=True)
+
+
+def tag_list() -> QuerySet[Tag]:
+    return Tag.objects.filter(archived_at__isnull=True)

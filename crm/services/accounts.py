@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+
+from crm.models import Account, Tag
+from crm.services import records
+from server.access import Capability, has_capability, require_capability
+from server.errors import ApplicationError
+from server.models import User
+from sync import changelog
+
+ACCOUNT_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "tier",
+        "lifecycle_stage",
+        "owner",
+        "phone",
+        "email",
+        "website",
+        "notes",
+        "national_id",
+        "bank_account",
+    }
+)
+
+
+def _check_owner(*, actor: User, owner: User | None) -> None:
+    """Sales reps own what they create; only back-office roles give an account to someone
+    else or leave it unowned."""
+    if owner is not None and not owner.is_active:
+        raise ApplicationError(
+            "invalid", "The owner must be an active user.", fields={"owner": ["Inactive user."]}
+        )
+    if owner != actor and not has_capability(actor, Capability.CRM_VIEW_ALL):
+        raise ApplicationError(
+            "permission_denied", "You may only own accounts yourself.", status=403
+        )
+
+
+def _set_tags(account: Account, tags: Sequence[Tag]) -> None:
+    account.tags.set(tags)
+
+
+@transaction.atomic
+def account_create(*, actor: User, tags: Sequence[Tag] = (), **data: Any) -> Account:
+    require_capability(actor, Capability.CRM_EDIT)
+    data.setdefault("owner", actor if not has_capability(actor, Capability.CRM_VIEW_ALL) else None)
+    _check_owner(actor=actor, owner=data["owner"])
+    account = Account()
+    records.assign(account, data, allowed=ACCOUNT_FIELDS)
+    account.full_clean()
+    account.save(force_insert=True)
+    _set_tags(account, tags)
+    changelog.record_create(instance=account, actor=actor)
+    return account
+
+
+@transaction.atomic
+def account_update(
+    *, actor: User, account: Account, tags: Sequence[Tag] | None = None, **data: Any
+) -> Account:
+    """Caller loaded ``account`` with ``access_account(for_update=True)``."""
+    if "owner" in data and data["owner"] != account.owner:
+        _check_owner(actor=actor, owner=data["owner"])
+    edit = records.Edit(account)
+    records.assign(account, data, allowed=ACCOUNT_FIELDS)
+    if tags is not None:
+        _set_tags(account, tags)
+    edit.save(actor=actor)
+    return account
+
+
+@transaction.atomic
+def account_archive(*, actor: User, account: Account) -> Account:
+    return records.archive(account, actor=actor)

@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class FieldServiceConfig(AppConfig):
+    name = "field_service"

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from mobile_api import api
+
+urlpatterns = [
+    path("auth/login/", api.LoginApi.as_view(), name="auth-login"),
+    path("auth/refresh/", api.RefreshApi.as_view(), name="auth-refresh"),
+    path("me/", api.MeApi.as_view(), name="me"),
+    path("devices/", api.DeviceListApi.as_view(), name="device-list"),
+    path("devices/current/", api.CurrentDeviceApi.as_view(), name="device-current"),
+    path("devices/<int:device_id>/revoke/", api.DeviceRevokeApi.as_view(), name="device-revoke"),
+]

@@ -1,0 +1,62 @@
+"""Building blocks every app's API uses: strict input serializers, cursor pagination, and
+helpers that keep views thin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from server.errors import ApplicationError
+
+
+class StrictInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """An input serializer that refuses fields it does not declare (typos, read-only fields)
+    instead of silently dropping them."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown}, code="unknown_field"
+                )
+        return super().to_internal_value(data)
+
+
+class StableCursorPagination(CursorPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+    ordering = ("-created_at", "-id")
+
+
+def paginated_response(
+    *,
+    request: Request,
+    view: APIView,
+    queryset: QuerySet[Any],
+    serializer_class: type[serializers.BaseSerializer],  # type: ignore[type-arg]
+    context: dict[str, Any] | None = None,
+    ordering: tuple[str, ...] = StableCursorPagination.ordering,
+) -> Response:
+    paginator = StableCursorPagination()
+    paginator.ordering = ordering
+    try:
+        page = paginator.paginate_queryset(queryset, request, view=view)
+    except NotFound:  # what DRF raises for a tampered cursor
+        raise ApplicationError("invalid_cursor", "The cursor is invalid.") from None
+    data = serializer_class(page, many=True, context=context or {}).data
+    return paginator.get_paginated_response(data)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:  # type: ignore[type-arg]
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data

@@ -1,0 +1,21 @@
+"""ASGI entry point: HTTP goes to Django, WebSockets to Channels consumers."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from mobile_api.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # WebSockets authenticate with bearer tokens only, never cookies, so a cross-site page
+        # cannot ride a session; devices send no Origin header, so none is required.
+        "websocket": URLRouter(websocket_urlpatterns),
+    }
+)

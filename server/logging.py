@@ -1,0 +1,60 @@
+"""Log filters: every record carries the request id, and sensitive values never reach a log."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from server import context
+
+# Field names whose values are never logged. Apps add theirs with ``register_sensitive_fields``.
+SENSITIVE_FIELD_NAMES: set[str] = {
+    "password",
+    "token",
+    "access",
+    "refresh",
+    "fcm_token",
+    "secret",
+    "authorization",
+}
+
+
+def register_sensitive_fields(*names: str) -> None:
+    SENSITIVE_FIELD_NAMES.update(names)
+    _pattern_cache.clear()
+
+
+_pattern_cache: dict[frozenset[str], re.Pattern[str]] = {}
+
+
+def _pattern() -> re.Pattern[str]:
+    names = frozenset(SENSITIVE_FIELD_NAMES)
+    pattern = _pattern_cache.get(names)
+    if pattern is None:
+        alternatives = "|".join(sorted(re.escape(n) for n in names))
+        # Matches `name: value`, `"name": "value"`, `'name': 'value'` and `name=value`.
+        pattern = re.compile(
+            rf"""(?i)(["']?\b(?:{alternatives})\b["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}}&]+)"""
+        )
+        _pattern_cache[names] = pattern
+    return pattern
+
+
+def redact(text: str) -> str:
+    return _pattern().sub(r"\1'[redacted]'", text)
+
+
+class RedactSensitiveFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg = cleaned
+            record.args = None
+        return True
+
+
+class RequestContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = context.current().request_id
+        return True

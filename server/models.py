@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from server.enums import Role
+
+
+class User(AbstractUser):
+    """A person who signs in. What they may do comes from their roles (``UserRole``)."""
+
+    display_name = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.username
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """The user's roles, loaded once per instance."""
+        cached: frozenset[str] | None = getattr(self, "_role_set", None)
+        if cached is None:
+            if hasattr(self, "_prefetched_objects_cache") and "roles" in (
+                self._prefetched_objects_cache
+            ):
+                cached = frozenset(r.role for r in self.roles.all())
+            else:
+                cached = frozenset(self.roles.values_list("role", flat=True))
+            self._role_set = cached
+        return cached
+
+
+class UserRole(models.Model):
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="roles")
+    role = models.CharField(max_length=32, choices=Role.choices)
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role"], name="user_role_unique"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=Role.values), name="user_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.role}"

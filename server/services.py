@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+
+from server.enums import Role
+from server.models import User, UserRole
+
+
+@transaction.atomic
+def user_create(
+    *,
+    username: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    roles: Iterable[Role],
+    display_name: str = "",
+    email: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> User:
+    user = User(
+        username=username,
+        display_name=display_name,
+        email=email,
+        is_staff=is_staff,
+        is_superuser=is_superuser,
+    )
+    if password_hash is not None:
+        user.password = password_hash  # already hashed, e.g. one hash shared by demo users
+    else:
+        user.set_password(password)
+    user.save()
+    UserRole.objects.bulk_create([UserRole(user=user, role=role) for role in sorted(set(roles))])
+    return user

@@ -1,0 +1,23 @@
+"""Test settings. On their own they are the embedded default; with the variables that
+``infra/testservices`` exports they run on real PostgreSQL, Redis and S3 (the services leg)."""
+
+from server.settings import channels, database, storage
+from server.settings.dev import *  # noqa: F403
+from server.settings.env import CONFIG
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "1000/min", "login_user": "1000/min"}  # noqa: F405
+
+FIELDLINE_SERVICES_LEG = bool(CONFIG.database_url)
+if CONFIG.database_url:
+    DATABASES = {"default": database.postgres(CONFIG.database_url, conn_max_age=0)}
+if CONFIG.redis_url:
+    CHANNEL_LAYERS, CACHES = channels.redis(CONFIG.redis_url)
+if CONFIG.s3_bucket:
+    STORAGES = storage.s3(
+        bucket=CONFIG.s3_bucket,
+        region=CONFIG.s3_region or "us-east-1",
+        endpoint_url=CONFIG.s3_endpoint_url,
+    )

@@ -1,0 +1,219 @@
+"""Writes to the change log. Services call these inside their transaction, after saving.
+
+Versions follow commit order: a version is taken with ``UPDATE ... RETURNING`` on the single
+counter row, so the row stays locked by the writing transaction until it commits and no later
+transaction can take a smaller number and commit after it. On SQLite writes are serialised by
+the IMMEDIATE transaction mode already.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connection, models, transaction
+
+from server import context
+from sync import registry
+from sync.enums import Operation
+from sync.models import Change, VersionCounter
+
+REDACTED = "[redacted]"
+Snapshot = dict[str, Any]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def snapshot(instance: models.Model, *, many_to_many: bool = True) -> Snapshot:
+    """The tracked fields of ``instance`` as JSON-ready values (foreign keys as ids,
+    many-to-many fields as sorted id lists; left out when ``many_to_many`` is false)."""
+    tracked = registry.for_model(type(instance))
+    meta = instance._meta
+    values: Snapshot = {}
+    for name in tracked.fields:
+        try:
+            model_field = meta.get_field(name)
+        except FieldDoesNotExist:  # a derived value, e.g. a property
+            values[name] = _jsonable(getattr(instance, name))
+            continue
+        if model_field.many_to_many:
+            if not many_to_many:
+                continue
+            if instance.pk is None:
+                values[name] = []
+            else:
+                manager = getattr(instance, name)
+                values[name] = sorted(str(pk) for pk in manager.values_list("pk", flat=True))
+        elif model_field.is_relation:
+            values[name] = _jsonable(getattr(instance, model_field.attname))
+        else:
+            values[name] = _jsonable(getattr(instance, name))
+    return values
+
+
+def _diff(tracked: registry.Tracked, before: Snapshot, after: Snapshot) -> dict[str, list[Any]]:
+    diff: dict[str, list[Any]] = {}
+    for name in tracked.fields:
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            if name in tracked.sensitive:
+                old = REDACTED if old not in (None, "") else old
+                new = REDACTED if new not in (None, "") else new
+            diff[name] = [old, new]
+    return diff
+
+
+def allocate_versions(count: int) -> range:
+    """Hand out ``count`` consecutive versions. The caller must be inside a transaction; the
+    counter row stays locked until it ends."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("versions must be allocated inside a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {VersionCounter._meta.db_table} SET value = value + %s "  # noqa: S608
+            "WHERE id = 1 RETURNING value",
+            [count],
+        )
+        row = cursor.fetchone()
+        if row is None:
+            VersionCounter.objects.create(id=1, value=count)
+            last = count
+        else:
+            last = int(row[0])
+    return range(last - count + 1, last + 1)
+
+
+def _entry(
+    *,
+    tracked: registry.Tracked,
+    record_id: Any,
+    operation: Operation,
+    diff: dict[str, list[Any]],
+    scope_before: Iterable[str],
+    scope_after: Iterable[str],
+    actor_id: int | None,
+) -> Change:
+    ctx = context.current()
+    return Change(
+        table=tracked.table,
+        record_id=str(record_id),
+        operation=operation,
+        diff=diff,
+        scope_before=sorted(scope_before),
+        scope_after=sorted(scope_after),
+        actor_id=actor_id,
+        device_id=ctx.device_id,
+        request_id=ctx.request_id,
+    )
+
+
+def _save(entries: Sequence[Change]) -> list[Change]:
+    if not entries:
+        return []
+    for entry, version in zip(entries, allocate_versions(len(entries)), strict=True):
+        entry.version = version
+    return Change.objects.bulk_create(entries)
+
+
+def _actor_id(actor: Any) -> int | None:
+    return getattr(actor, "pk", None) if actor is not None else None
+
+
+@transaction.atomic
+def record_create(*, instance: models.Model, actor: Any) -> Change:
+    tracked = registry.for_model(type(instance))
+    after = snapshot(instance)
+    entry = _entry(
+        tracked=tracked,
+        record_id=instance.pk,
+        operation=Operation.CREATE,
+        diff=_diff(tracked, {}, after),
+        scope_before=(),
+        scope_after=tracked.scope_keys(instance),
+        actor_id=_actor_id(actor),
+    )
+    return _save([entry])[0]
+
+
+@transaction.atomic
+def record_update(
+    *,
+    instance: models.Model,
+    before: Snapshot,
+    scope_before: frozenset[str] | None = None,
+    actor: Any,
+) -> Change | None:
+    """Record what changed since ``before`` (a ``snapshot`` taken before the edit). Records
+    nothing and returns ``None`` when nothing changed."""
+    tracked = registry.for_model(type(instance))
+    after_scope = tracked.scope_keys(instance)
+    diff = _diff(tracked, before, snapshot(instance))
+    old_scope = after_scope if scope_before is None else scope_before
+    if not diff and old_scope == after_scope:
+        return None
+    entry = _entry(
+        tracked=tracked,
+        record_id=instance.pk,
+        operation=Operation.UPDATE,
+        diff=diff,
+        scope_before=old_scope,
+        scope_after=after_scope,
+        actor_id=_actor_id(actor),
+    )
+    return _save([entry])[0]
+
+
+@transaction.atomic
+def record_delete(*, instance: models.Model, record_id: Any, before: Snapshot, actor: Any) -> Change:
+    tracked = registry.for_model(type(instance))
+    entry = _entry(
+        tracked=tracked,
+        record_id=record_id,
+        operation=Operation.DELETE,
+        diff=_diff(tracked, before, {}),
+        scope_before=tracked.scope_keys(instance),
+        scope_after=(),
+        actor_id=_actor_id(actor),
+    )
+    return _save([entry])[0]
+
+
+@transaction.atomic
+def record_bulk_create(
+    *,
+    instances: Sequence[models.Model],
+    actor: Any,
+    many_to_many: dict[Any, Snapshot] | None = None,
+) -> list[Change]:
+    """One change per saved instance, with one counter update for the batch. Many-to-many
+    values are not queried: pass them per primary key in ``many_to_many``."""
+    entries = []
+    for instance in instances:
+        tracked = registry.for_model(type(instance))
+        after = snapshot(instance, many_to_many=False)
+        if many_to_many:
+            after.update(many_to_many.get(instance.pk, {}))
+        entries.append(
+            _entry(
+                tracked=tracked,
+                record_id=instance.pk,
+                operation=Operation.CREATE,
+                diff=_diff(tracked, {}, after),
+                scope_before=(),
+                scope_after=tracked.scope_keys(instance),
+                actor_id=_actor_id(actor),
+            )
+        )
+    return _save(entries)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from sync.enums import Operation
+
+
+class Change(models.Model):
+    """One write to a tracked model: the change log, which is also the audit trail.
+
+    ``version`` is the sync cursor: it follows commit order (see ``sync.changelog``).
+    Sensitive fields appear in ``diff`` as a marker, never with their values.
+    """
+
+    version = models.BigIntegerField(db_index=True)
+    table = models.CharField(max_length=64)
+    record_id = models.CharField(max_length=64)
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    diff = models.JSONField(default=dict)
+    scope_before = models.JSONField(default=list)
+    scope_after = models.JSONField(default=list)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    device_id = models.CharField(max_length=64, null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["table", "record_id", "version"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(operation__in=Operation.values), name="change_operation_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(version__gt=0, version__lt=2**53), name="change_version_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.operation} {self.table}/{self.record_id}"
+
+
+class VersionCounter(models.Model):
+    """A single row whose value is the last version handed out."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="counter_single_row")]
+
+    def __str__(self) -> str:
+        return str(self.value)
