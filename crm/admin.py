@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from crm import models
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -20,7 +20,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return False
 
 
-class SiteInline(admin.TabularInline):  # type: ignore[type-arg]
+class SiteInline(admin.TabularInline):
     model = models.Site
     fields = ("name", "is_primary", "city", "latitude", "longitude", "time_zone")
     extra = 0

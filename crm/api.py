@@ -11,20 +11,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm import selectors, serializers as s, services
+from crm import selectors, services
+from crm import serializers as s
 from crm.models import Asset, Contact, Interaction, Promise, Site
 from crm.permissions import access_account, access_account_record, can_view_sensitive
 from server.access import Capability
-from server.api import paginated_response, validated
+from server.api import actor_of, paginated_response, validated
 from server.errors import ApplicationError
 
 
 def _account_context(request: Request) -> dict[str, Any]:
-    return {"can_view_sensitive": can_view_sensitive(request.user)}  # type: ignore[arg-type]
+    return {"can_view_sensitive": can_view_sensitive(actor_of(request))}
 
 
 def _input_context(request: Request) -> dict[str, Any]:
-    return {"actor": request.user}
+    return {"actor": actor_of(request)}
 
 
 # ---- accounts --------------------------------------------------------------------------------
@@ -33,7 +34,7 @@ def _input_context(request: Request) -> dict[str, Any]:
 class AccountListCreateApi(APIView):
     @extend_schema(responses=s.AccountOutput(many=True))
     def get(self, request: Request) -> Response:
-        queryset = selectors.account_list(actor=request.user, filters=request.query_params)  # type: ignore[arg-type]
+        queryset = selectors.account_list(actor=actor_of(request), filters=request.query_params)
         return paginated_response(
             request=request,
             view=self,
@@ -45,41 +46,51 @@ class AccountListCreateApi(APIView):
     @extend_schema(request=s.AccountInput, responses={201: s.AccountOutput})
     def post(self, request: Request) -> Response:
         data = validated(s.AccountInput, request.data)
-        account = services.account_create(actor=request.user, **data)  # type: ignore[arg-type]
-        output = s.AccountOutput(selectors.account_detail(account), context=_account_context(request))
+        account = services.account_create(actor=actor_of(request), **data)
+        output = s.AccountOutput(
+            selectors.account_detail(account), context=_account_context(request)
+        )
         return Response(output.data, status=status.HTTP_201_CREATED)
 
 
 class AccountDetailApi(APIView):
     @extend_schema(responses=s.AccountOutput)
     def get(self, request: Request, account_id: str) -> Response:
-        account = access_account(actor=request.user, account_id=account_id)  # type: ignore[arg-type]
-        output = s.AccountOutput(selectors.account_detail(account), context=_account_context(request))
+        account = access_account(actor=actor_of(request), account_id=account_id)
+        output = s.AccountOutput(
+            selectors.account_detail(account), context=_account_context(request)
+        )
         return Response(output.data)
 
     @extend_schema(request=s.AccountInput, responses=s.AccountOutput)
     def patch(self, request: Request, account_id: str) -> Response:
         data = validated(s.AccountInput, request.data, partial=True)
-        account = access_account(actor=request.user, account_id=account_id, for_update=True)  # type: ignore[arg-type]
-        services.account_update(actor=request.user, account=account, **data)  # type: ignore[arg-type]
-        output = s.AccountOutput(selectors.account_detail(account), context=_account_context(request))
+        account = access_account(actor=actor_of(request), account_id=account_id, for_update=True)
+        services.account_update(actor=actor_of(request), account=account, **data)
+        output = s.AccountOutput(
+            selectors.account_detail(account), context=_account_context(request)
+        )
         return Response(output.data)
 
 
 class AccountArchiveApi(APIView):
     @extend_schema(request=None, responses=s.AccountOutput)
     def post(self, request: Request, account_id: str) -> Response:
-        account = access_account(actor=request.user, account_id=account_id, for_update=True)  # type: ignore[arg-type]
-        services.account_archive(actor=request.user, account=account)  # type: ignore[arg-type]
-        output = s.AccountOutput(selectors.account_detail(account), context=_account_context(request))
+        account = access_account(actor=actor_of(request), account_id=account_id, for_update=True)
+        services.account_archive(actor=actor_of(request), account=account)
+        output = s.AccountOutput(
+            selectors.account_detail(account), context=_account_context(request)
+        )
         return Response(output.data)
 
 
 class AccountPreferenceListApi(APIView):
     @extend_schema(responses=s.PreferenceOutput(many=True))
     def get(self, request: Request, account_id: str) -> Response:
-        account = access_account(actor=request.user, account_id=account_id)  # type: ignore[arg-type]
-        return Response(s.PreferenceOutput(selectors.preference_list(account=account), many=True).data)
+        account = access_account(actor=actor_of(request), account_id=account_id)
+        return Response(
+            s.PreferenceOutput(selectors.preference_list(account=account), many=True).data
+        )
 
 
 class AccountPreferenceSetApi(APIView):
@@ -88,9 +99,9 @@ class AccountPreferenceSetApi(APIView):
         if channel not in s.CHANNELS:
             raise ApplicationError("not_found", f"Unknown channel {channel!r}.", status=404)
         data = validated(s.PreferenceInput, request.data, context=_input_context(request))
-        account = access_account(actor=request.user, account_id=account_id, for_update=True)  # type: ignore[arg-type]
+        account = access_account(actor=actor_of(request), account_id=account_id, for_update=True)
         preference = services.preference_set(
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             account=account,
             contact=data.pop("contact", None),
             channel=channel,
@@ -120,21 +131,23 @@ class _AccountRecordApi(APIView):
 
 class _ListCreate(_AccountRecordApi):
     def get(self, request: Request) -> Response:
-        queryset = type(self).list_selector(actor=request.user, filters=request.query_params)
+        queryset = type(self).list_selector(actor=actor_of(request), filters=request.query_params)
         return paginated_response(
             request=request, view=self, queryset=queryset, serializer_class=self.output_serializer
         )
 
     def post(self, request: Request) -> Response:
         data = validated(self.input_serializer, request.data, context=_input_context(request))
-        account = access_account(actor=request.user, account_id=data.pop("account"), for_update=True)  # type: ignore[arg-type]
-        record = type(self).create_service(actor=request.user, account=account, **data)
+        account = access_account(
+            actor=actor_of(request), account_id=data.pop("account"), for_update=True
+        )
+        record = type(self).create_service(actor=actor_of(request), account=account, **data)
         return Response(self.output_serializer(record).data, status=status.HTTP_201_CREATED)
 
 
 class _Detail(_AccountRecordApi):
     def get(self, request: Request, record_id: str) -> Response:
-        record = access_account_record(self.model, actor=request.user, record_id=record_id)  # type: ignore[arg-type]
+        record = access_account_record(self.model, actor=actor_of(request), record_id=record_id)
         return self._output(record)
 
     def patch(self, request: Request, record_id: str) -> Response:
@@ -142,18 +155,24 @@ class _Detail(_AccountRecordApi):
             self.input_serializer, request.data, partial=True, context=_input_context(request)
         )
         record = access_account_record(
-            self.model, actor=request.user, record_id=record_id, for_update=True  # type: ignore[arg-type]
+            self.model,
+            actor=actor_of(request),
+            record_id=record_id,
+            for_update=True,
         )
-        type(self).update_service(actor=request.user, **{self.record_arg: record}, **data)
+        type(self).update_service(actor=actor_of(request), **{self.record_arg: record}, **data)
         return self._output(record)
 
 
 class _Archive(_AccountRecordApi):
     def post(self, request: Request, record_id: str) -> Response:
         record = access_account_record(
-            self.model, actor=request.user, record_id=record_id, for_update=True  # type: ignore[arg-type]
+            self.model,
+            actor=actor_of(request),
+            record_id=record_id,
+            for_update=True,
         )
-        type(self).archive_service(actor=request.user, **{self.record_arg: record})
+        type(self).archive_service(actor=actor_of(request), **{self.record_arg: record})
         return self._output(record)
 
 
@@ -230,9 +249,11 @@ class AssetListCreateApi(_Asset, _ListCreate):
         """An asset's account is its site's account."""
         data = validated(s.AssetInput, request.data, context=_input_context(request))
         account = access_account(
-            actor=request.user, account_id=data["site"].account_id, for_update=True  # type: ignore[arg-type]
+            actor=actor_of(request),
+            account_id=data["site"].account_id,
+            for_update=True,
         )
-        asset = services.asset_create(actor=request.user, account=account, **data)  # type: ignore[arg-type]
+        asset = services.asset_create(actor=actor_of(request), account=account, **data)
         return Response(s.AssetOutput(asset).data, status=status.HTTP_201_CREATED)
 
 
@@ -252,7 +273,7 @@ class AssetArchiveApi(_Asset, _Archive):
 class InteractionListCreateApi(APIView):
     @extend_schema(responses=s.InteractionOutput(many=True))
     def get(self, request: Request) -> Response:
-        queryset = selectors.interaction_list(actor=request.user, filters=request.query_params)  # type: ignore[arg-type]
+        queryset = selectors.interaction_list(actor=actor_of(request), filters=request.query_params)
         return paginated_response(
             request=request,
             view=self,
@@ -264,8 +285,8 @@ class InteractionListCreateApi(APIView):
     @extend_schema(request=s.InteractionInput, responses={201: s.InteractionOutput})
     def post(self, request: Request) -> Response:
         data = validated(s.InteractionInput, request.data, context=_input_context(request))
-        account = access_account(actor=request.user, account_id=data.pop("account"))  # type: ignore[arg-type]
-        interaction = services.interaction_create(actor=request.user, account=account, **data)  # type: ignore[arg-type]
+        account = access_account(actor=actor_of(request), account_id=data.pop("account"))
+        interaction = services.interaction_create(actor=actor_of(request), account=account, **data)
         output = s.InteractionOutput(selectors.interaction_detail(interaction))
         return Response(output.data, status=status.HTTP_201_CREATED)
 
@@ -273,7 +294,9 @@ class InteractionListCreateApi(APIView):
 class InteractionDetailApi(APIView):
     @extend_schema(responses=s.InteractionOutput)
     def get(self, request: Request, record_id: str) -> Response:
-        interaction = access_account_record(Interaction, actor=request.user, record_id=record_id)  # type: ignore[arg-type]
+        interaction = access_account_record(
+            Interaction, actor=actor_of(request), record_id=record_id
+        )
         return Response(s.InteractionOutput(selectors.interaction_detail(interaction)).data)
 
     @extend_schema(request=s.InteractionInput, responses=s.InteractionOutput)
@@ -289,12 +312,12 @@ class InteractionDetailApi(APIView):
             )
         interaction = access_account_record(
             Interaction,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             record_id=record_id,
             for_update=True,
             capability=Capability.CRM_LOG_INTERACTION,
         )
-        services.interaction_update(actor=request.user, interaction=interaction, **data)  # type: ignore[arg-type]
+        services.interaction_update(actor=actor_of(request), interaction=interaction, **data)
         return Response(s.InteractionOutput(selectors.interaction_detail(interaction)).data)
 
 
@@ -303,12 +326,12 @@ class InteractionArchiveApi(APIView):
     def post(self, request: Request, record_id: str) -> Response:
         interaction = access_account_record(
             Interaction,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             record_id=record_id,
             for_update=True,
             capability=Capability.CRM_LOG_INTERACTION,
         )
-        services.interaction_archive(actor=request.user, interaction=interaction)  # type: ignore[arg-type]
+        services.interaction_archive(actor=actor_of(request), interaction=interaction)
         return Response(s.InteractionOutput(selectors.interaction_detail(interaction)).data)
 
 
@@ -318,12 +341,12 @@ class PromiseCreateApi(APIView):
         data = validated(s.PromiseInput, request.data)
         interaction = access_account_record(
             Interaction,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             record_id=record_id,
             for_update=True,
             capability=Capability.CRM_LOG_INTERACTION,
         )
-        promise = services.promise_create(actor=request.user, interaction=interaction, **data)  # type: ignore[arg-type]
+        promise = services.promise_create(actor=actor_of(request), interaction=interaction, **data)
         return Response(s.PromiseOutput(promise).data, status=status.HTTP_201_CREATED)
 
 
@@ -333,12 +356,12 @@ class PromiseUpdateApi(APIView):
         data = validated(s.PromiseUpdateInput, request.data)
         promise = access_account_record(
             Promise,
-            actor=request.user,  # type: ignore[arg-type]
+            actor=actor_of(request),
             record_id=record_id,
             for_update=True,
             capability=Capability.CRM_LOG_INTERACTION,
         )
-        services.promise_update(actor=request.user, promise=promise, **data)  # type: ignore[arg-type]
+        services.promise_update(actor=actor_of(request), promise=promise, **data)
         return Response(s.PromiseOutput(promise).data)
 
 
@@ -352,7 +375,7 @@ class TierListCreateApi(APIView):
 
     @extend_schema(request=s.TierInput, responses={201: s.TierOutput})
     def post(self, request: Request) -> Response:
-        tier = services.tier_create(actor=request.user, **validated(s.TierInput, request.data))  # type: ignore[arg-type]
+        tier = services.tier_create(actor=actor_of(request), **validated(s.TierInput, request.data))
         return Response(s.TierOutput(tier).data, status=status.HTTP_201_CREATED)
 
 
@@ -363,5 +386,5 @@ class TagListCreateApi(APIView):
 
     @extend_schema(request=s.TagInput, responses={201: s.TagOutput})
     def post(self, request: Request) -> Response:
-        tag = services.tag_create(actor=request.user, **validated(s.TagInput, request.data))  # type: ignore[arg-type]
+        tag = services.tag_create(actor=actor_of(request), **validated(s.TagInput, request.data))
         return Response(s.TagOutput(tag).data, status=status.HTTP_201_CREATED)

@@ -40,7 +40,9 @@ class AccountFilter(ArchivedFilterSet):
         model = Account
         fields: list[str] = []
 
-    def filter_search(self, queryset: QuerySet[Account], name: str, value: str) -> QuerySet[Account]:
+    def filter_search(
+        self, queryset: QuerySet[Account], name: str, value: str
+    ) -> QuerySet[Account]:
         return queryset.filter(Q(name__icontains=value) | Q(email__icontains=value))
 
 
@@ -52,9 +54,13 @@ class ContactFilter(ArchivedFilterSet):
         model = Contact
         fields: list[str] = []
 
-    def filter_search(self, queryset: QuerySet[Contact], name: str, value: str) -> QuerySet[Contact]:
+    def filter_search(
+        self, queryset: QuerySet[Contact], name: str, value: str
+    ) -> QuerySet[Contact]:
         return queryset.filter(
-            Q(last_name__icontains=value) | Q(first_name__icontains=value) | Q(email__icontains=value)
+            Q(last_name__icontains=value)
+            | Q(first_name__icontains=value)
+            | Q(email__icontains=value)
         )
 
 

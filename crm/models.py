@@ -204,7 +204,9 @@ class Asset(SyncedModel):
             models.UniqueConstraint(
                 fields=["manufacturer", "serial_number"], name="asset_serial_unique"
             ),
-            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="asset_not_own_parent"),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="asset_not_own_parent"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -302,7 +304,9 @@ class ContactPreference(SyncedModel):
                 condition=Q(contact__isnull=False),
                 name="preference_contact_channel_unique",
             ),
-            models.CheckConstraint(condition=Q(channel__in=Channel.values), name="preference_channel"),
+            models.CheckConstraint(
+                condition=Q(channel__in=Channel.values), name="preference_channel"
+            ),
             models.CheckConstraint(
                 condition=Q(frequency__in=Frequency.values), name="preference_frequency"
             ),

@@ -23,7 +23,7 @@ def visible_accounts(actor: User) -> models.QuerySet[Account]:
     return queryset if condition is None else queryset.filter(condition)
 
 
-def visible_for_account(model: type[M], actor: User) -> models.QuerySet[M]:
+def visible_for_account[M: models.Model](model: type[M], actor: User) -> models.QuerySet[M]:
     """Records of ``model`` (which has an ``account`` foreign key) the actor may see."""
     condition = accounts_covered_by(scope_keys_for(actor))
     queryset = model._default_manager.all()
@@ -36,7 +36,9 @@ def can_view_sensitive(actor: User) -> bool:
     return has_capability(actor, Capability.CRM_VIEW_SENSITIVE)
 
 
-def _load(queryset: models.QuerySet[M], record_id: str, *, for_update: bool, label: str) -> M:
+def _load[M: models.Model](
+    queryset: models.QuerySet[M], record_id: str, *, for_update: bool, label: str
+) -> M:
     if not is_valid_id(record_id):
         raise ApplicationError("not_found", f"No {label} with id {record_id!r}.", status=404)
     if for_update:
@@ -54,7 +56,7 @@ def access_account(*, actor: User, account_id: str, for_update: bool = False) ->
     return _load(visible_accounts(actor), account_id, for_update=for_update, label="account")
 
 
-def access_account_record(
+def access_account_record[M: models.Model](
     model: type[M],
     *,
     actor: User,

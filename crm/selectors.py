@@ -27,7 +27,9 @@ from server.models import User
 M = TypeVar("M", bound=Model)
 
 
-def _filtered(filter_class: type[FilterSet], data: Mapping[str, Any], queryset: QuerySet[M]) -> QuerySet[M]:
+def _filtered[M: Model](
+    filter_class: type[FilterSet], data: Mapping[str, Any], queryset: QuerySet[M]
+) -> QuerySet[M]:
     filterset = filter_class(data=data, queryset=queryset)
     if not filterset.is_valid():
         raise ApplicationError(
@@ -39,12 +41,14 @@ def _filtered(filter_class: type[FilterSet], data: Mapping[str, Any], queryset: 
     return result
 
 
-def _live_sites() -> Prefetch:  # type: ignore[type-arg]
+def _live_sites() -> Prefetch:
     return Prefetch("sites", queryset=Site.objects.filter(archived_at__isnull=True))
 
 
 def account_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Account]:
-    queryset = visible_accounts(actor).select_related("tier").prefetch_related(_live_sites(), "tags")
+    queryset = (
+        visible_accounts(actor).select_related("tier").prefetch_related(_live_sites(), "tags")
+    )
     return _filtered(AccountFilter, filters, queryset)
 
 

@@ -6,8 +6,26 @@ from typing import Any
 
 from rest_framework import serializers
 
-from crm.enums import AccountKind, Channel, ContactRole, Direction, Frequency, InteractionKind, LifecycleStage
-from crm.models import Account, Asset, Contact, ContactPreference, CustomerTier, Interaction, Promise, Site, Tag
+from crm.enums import (
+    AccountKind,
+    Channel,
+    ContactRole,
+    Direction,
+    Frequency,
+    InteractionKind,
+    LifecycleStage,
+)
+from crm.models import (
+    Account,
+    Asset,
+    Contact,
+    ContactPreference,
+    CustomerTier,
+    Interaction,
+    Promise,
+    Site,
+    Tag,
+)
 from crm.permissions import visible_for_account
 from server.api import StrictInputSerializer
 from server.models import User
@@ -22,7 +40,7 @@ def mask(value: str) -> str:
     return MASK + value[-4:] if len(value) > 8 else MASK
 
 
-class ScopedRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[type-arg]
+class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
     """A foreign key to a customer record, resolved only among records the actor may see, so a
     foreign id reads as "does not exist"."""
 
@@ -37,19 +55,19 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):  # type: ignore[ty
 # ---- outputs ---------------------------------------------------------------------------------
 
 
-class TierOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class TierOutput(serializers.ModelSerializer):
     class Meta:
         model = CustomerTier
         fields = ["id", "code", "name", "rank"]
 
 
-class TagOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class TagOutput(serializers.ModelSerializer):
     class Meta:
         model = Tag
         fields = ["id", "name", "color"]
 
 
-class SiteOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class SiteOutput(serializers.ModelSerializer):
     class Meta:
         model = Site
         fields = [
@@ -72,7 +90,7 @@ class SiteOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
-class AccountOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class AccountOutput(serializers.ModelSerializer):
     tier = TierOutput(allow_null=True)
     tags = TagOutput(many=True)
     sites = SiteOutput(many=True)
@@ -111,7 +129,7 @@ class AccountOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return self._sensitive(account.bank_account)
 
 
-class ContactOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class ContactOutput(serializers.ModelSerializer):
     class Meta:
         model = Contact
         fields = [
@@ -129,7 +147,7 @@ class ContactOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
-class AssetOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class AssetOutput(serializers.ModelSerializer):
     class Meta:
         model = Asset
         fields = [
@@ -149,13 +167,21 @@ class AssetOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
-class PromiseOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class PromiseOutput(serializers.ModelSerializer):
     class Meta:
         model = Promise
-        fields = ["id", "interaction", "account", "description", "due_date", "done_at", "created_at"]
+        fields = [
+            "id",
+            "interaction",
+            "account",
+            "description",
+            "due_date",
+            "done_at",
+            "created_at",
+        ]
 
 
-class InteractionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class InteractionOutput(serializers.ModelSerializer):
     promises = PromiseOutput(many=True)
 
     class Meta:
@@ -183,7 +209,7 @@ class InteractionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
-class PreferenceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class PreferenceOutput(serializers.ModelSerializer):
     class Meta:
         model = ContactPreference
         fields = [
@@ -252,7 +278,8 @@ class SiteInput(StrictInputSerializer):
 
 class AssetInput(StrictInputSerializer):
     site = ScopedRelatedField(Site)
-    parent = ScopedRelatedField(Asset, allow_null=True, required=False)
+    # DRF moves declared fields off the class, so this does not shadow Field.parent.
+    parent = ScopedRelatedField(Asset, allow_null=True, required=False)  # type: ignore[assignment]
     serial_number = serializers.CharField(max_length=100)
     model_name = serializers.CharField(max_length=100)
     manufacturer = serializers.CharField(max_length=100, required=False, allow_blank=True)

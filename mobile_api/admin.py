@@ -7,7 +7,7 @@ from mobile_api.models import Device, RecordedPush
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class DeviceAdmin(admin.ModelAdmin):
     """Revoke devices through the API (``POST /api/v1/devices/{id}/revoke/``) so the socket is
     closed and the change is audited; the admin shows them."""
 
@@ -25,6 +25,6 @@ class DeviceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(RecordedPush)
-class RecordedPushAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RecordedPushAdmin(admin.ModelAdmin):
     list_display = ("created_at", "device", "title", "collapse_key")
     list_select_related = ("device",)

@@ -19,12 +19,12 @@ from mobile_api.models import Device
 from mobile_api.throttles import LoginIpThrottle, LoginUsernameThrottle
 from mobile_api.tokens import TokenPair
 from server.access import capabilities_for
-from server.api import StrictInputSerializer, paginated_response, validated
+from server.api import StrictInputSerializer, actor_of, paginated_response, validated
 from server.errors import ApplicationError
 from server.models import User
 
 
-class DeviceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DeviceOutput(serializers.ModelSerializer):
     has_push_token = serializers.BooleanField(read_only=True)
 
     class Meta:
@@ -43,7 +43,7 @@ class DeviceOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         ]
 
 
-class UserOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class UserOutput(serializers.ModelSerializer):
     roles = serializers.SerializerMethodField()
     capabilities = serializers.SerializerMethodField()
 
@@ -58,7 +58,7 @@ class UserOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
         return sorted(capabilities_for(user))
 
 
-class TokenOutput(serializers.Serializer):  # type: ignore[type-arg]
+class TokenOutput(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
     access_expires_at = serializers.DateTimeField()
@@ -127,7 +127,7 @@ class RefreshApi(APIView):
 class MeApi(APIView):
     @extend_schema(responses=UserOutput)
     def get(self, request: Request) -> Response:
-        return Response(UserOutput(request.user).data)
+        return Response(UserOutput(actor_of(request)).data)
 
 
 class DeviceListApi(APIView):
@@ -135,9 +135,12 @@ class DeviceListApi(APIView):
     def get(self, request: Request) -> Response:
         user_id = request.query_params.get("user")
         if user_id is not None and not user_id.isdigit():
-            raise ApplicationError("invalid_filter", "user must be a user id.", fields={"user": ["Not an id."]})
+            raise ApplicationError(
+                "invalid_filter", "user must be a user id.", fields={"user": ["Not an id."]}
+            )
         queryset = selectors.device_list(
-            actor=request.user, user_id=int(user_id) if user_id else None  # type: ignore[arg-type]
+            actor=actor_of(request),
+            user_id=int(user_id) if user_id else None,
         )
         return paginated_response(
             request=request,
@@ -158,8 +161,12 @@ class DeviceRevokeApi(APIView):
     def post(self, request: Request, device_id: int) -> Response:
         data = validated(self.InputSerializer, request.data)
         with transaction.atomic():
-            device = selectors.access_device(actor=request.user, device_id=device_id, for_update=True)  # type: ignore[arg-type]
-            services.device_revoke(actor=request.user, device=device, reason=data.get("reason", ""))  # type: ignore[arg-type]
+            device = selectors.access_device(
+                actor=actor_of(request), device_id=device_id, for_update=True
+            )
+            services.device_revoke(
+                actor=actor_of(request), device=device, reason=data.get("reason", "")
+            )
         return Response(DeviceOutput(device).data)
 
 
@@ -177,7 +184,9 @@ class CurrentDeviceApi(APIView):
     @extend_schema(request=InputSerializer, responses=DeviceOutput)
     def patch(self, request: Request) -> Response:
         data = validated(self.InputSerializer, request.data)
-        device = services.device_update(actor=request.user, device=self._device(request), **data)  # type: ignore[arg-type]
+        device = services.device_update(
+            actor=actor_of(request), device=self._device(request), **data
+        )
         return Response(DeviceOutput(device).data)
 
     def _device(self, request: Request) -> Device:

@@ -31,7 +31,7 @@ def _token_from_scope(scope: dict[str, Any]) -> str | None:
     return tokens[0] if tokens else None
 
 
-class DeviceConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class DeviceConsumer(AsyncJsonWebsocketConsumer):
     device: Device | None = None
 
     async def connect(self) -> None:

@@ -90,7 +90,9 @@ def device_refresh(*, refresh: str) -> tuple[Device, tokens.TokenPair]:
         .first()
     )
     if device is None:
-        raise ApplicationError("token_invalid", "The refresh token is not bound to a device.", status=401)
+        raise ApplicationError(
+            "token_invalid", "The refresh token is not bound to a device.", status=401
+        )
     if device.is_revoked:
         raise ApplicationError("device_revoked", "This device has been revoked.", status=401)
     if not device.user.is_active:

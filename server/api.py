@@ -14,9 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from server.errors import ApplicationError
+from server.models import User
 
 
-class StrictInputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class StrictInputSerializer(serializers.Serializer):
     """An input serializer that refuses fields it does not declare (typos, read-only fields)
     instead of silently dropping them."""
 
@@ -42,12 +43,12 @@ def paginated_response(
     request: Request,
     view: APIView,
     queryset: QuerySet[Any],
-    serializer_class: type[serializers.BaseSerializer],  # type: ignore[type-arg]
+    serializer_class: type[serializers.BaseSerializer],
     context: dict[str, Any] | None = None,
     ordering: tuple[str, ...] = StableCursorPagination.ordering,
 ) -> Response:
     paginator = StableCursorPagination()
-    paginator.ordering = ordering
+    paginator.ordering = ordering  # type: ignore[assignment]
     try:
         page = paginator.paginate_queryset(queryset, request, view=view)
     except NotFound:  # what DRF raises for a tampered cursor
@@ -56,7 +57,15 @@ def paginated_response(
     return paginator.get_paginated_response(data)
 
 
-def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:  # type: ignore[type-arg]
+def actor_of(request: Request) -> User:
+    """The signed-in user of a request that passed ``IsAuthenticated``."""
+    user = request.user
+    if not isinstance(user, User):
+        raise ApplicationError("not_authenticated", "Sign in first.", status=401)
+    return user
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> Any:
     serializer = serializer_class(data=data, **kwargs)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

@@ -90,7 +90,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         body = envelope("invalid", "The request has invalid fields.", _flatten(exc.detail))
         status = 400
     elif isinstance(exc, django_exceptions.ValidationError):
-        fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        fields = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
         body = envelope("invalid", "The request has invalid fields.", fields)
         status = 400
     elif isinstance(exc, django_exceptions.RequestDataTooBig):
@@ -116,8 +118,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         code = _DRF_CODES.get(type(exc), getattr(exc, "default_code", "error"))
         body = envelope(code, str(exc.detail))
         status = exc.status_code
-        if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
+            headers["Retry-After"] = str(int(wait))
     else:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         body = envelope("internal_error", "An unexpected error occurred.")

@@ -8,7 +8,15 @@ from sync.models import Change
 
 @admin.register(Change)
 class ChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("version", "table", "record_id", "operation", "actor", "device_id", "created_at")
+    list_display = (
+        "version",
+        "table",
+        "record_id",
+        "operation",
+        "actor",
+        "device_id",
+        "created_at",
+    )
     list_filter = ("table", "operation")
     search_fields = ("record_id", "request_id")
     list_select_related = ("actor",)

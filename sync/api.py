@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from server.api import paginated_response
+from server.api import actor_of, paginated_response
 from sync.models import Change
 from sync.selectors import change_list
 
@@ -33,7 +33,7 @@ class AuditEntryListApi(APIView):
 
     @extend_schema(responses=ChangeOutput(many=True))
     def get(self, request: Request) -> Response:
-        queryset = change_list(actor=request.user, filters=request.query_params)  # type: ignore[arg-type]
+        queryset = change_list(actor=actor_of(request), filters=request.query_params)
         return paginated_response(
             request=request,
             view=self,

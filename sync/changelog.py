@@ -56,7 +56,7 @@ def snapshot(instance: models.Model, *, many_to_many: bool = True) -> Snapshot:
             else:
                 manager = getattr(instance, name)
                 values[name] = sorted(str(pk) for pk in manager.values_list("pk", flat=True))
-        elif model_field.is_relation:
+        elif model_field.is_relation and isinstance(model_field, models.Field):
             values[name] = _jsonable(getattr(instance, model_field.attname))
         else:
             values[name] = _jsonable(getattr(instance, name))
@@ -114,7 +114,7 @@ def _entry(
         scope_before=sorted(scope_before),
         scope_after=sorted(scope_after),
         actor_id=actor_id,
-        device_id=ctx.device_id,
+        device_id=ctx.device_id or "",
         request_id=ctx.request_id,
     )
 
@@ -176,7 +176,9 @@ def record_update(
 
 
 @transaction.atomic
-def record_delete(*, instance: models.Model, record_id: Any, before: Snapshot, actor: Any) -> Change:
+def record_delete(
+    *, instance: models.Model, record_id: Any, before: Snapshot, actor: Any
+) -> Change:
     tracked = registry.for_model(type(instance))
     entry = _entry(
         tracked=tracked,

@@ -28,7 +28,7 @@ class Change(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    device_id = models.CharField(max_length=64, null=True, blank=True)
+    device_id = models.CharField(max_length=64, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -13,7 +13,7 @@ from sync.enums import Operation
 from sync.models import Change
 
 
-class ChangeFilter(django_filters.FilterSet):
+class ChangeFilter(django_filters.FilterSet):  # type: ignore[misc]
     table = django_filters.CharFilter()
     record_id = django_filters.CharFilter()
     operation = django_filters.ChoiceFilter(choices=Operation.choices)

@@ -41,7 +41,8 @@ def _clear_cache() -> None:
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., User]:
     def make(*roles: Role, **kwargs: Any) -> User:
-        return UserFactory(roles=list(roles), **kwargs)
+        user: User = UserFactory(roles=list(roles), **kwargs)  # type: ignore[assignment]
+        return user
 
     return make
 
@@ -86,7 +87,9 @@ def api_client() -> APIClient:
     return APIClient()
 
 
-def device_login(client: APIClient, user: User, *, device_id: str = "device-1", **extra: Any) -> dict[str, Any]:
+def device_login(
+    client: APIClient, user: User, *, device_id: str = "device-1", **extra: Any
+) -> dict[str, Any]:
     response = client.post(
         "/api/v1/auth/login/",
         {

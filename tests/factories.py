@@ -27,7 +27,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create: bool, extracted: list[Role] | None, **kwargs: object) -> None:
         if create and extracted:
-            UserRole.objects.bulk_create([UserRole(user=self, role=role) for role in extracted])
+            UserRole.objects.bulk_create(
+                [UserRole(user=self, role=role) for role in extracted]  # type: ignore[misc]
+            )
 
 
 class TierFactory(factory.django.DjangoModelFactory):

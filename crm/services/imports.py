@@ -36,7 +36,11 @@ def customers_bulk_import(
         batch = accounts[start : start + batch_size]
         Account.objects.bulk_create(batch)
         AccountTag.objects.bulk_create(
-            [AccountTag(account_id=a.pk, tag_id=t) for a in batch for t in account_tags.get(a.pk, [])]
+            [
+                AccountTag(account_id=a.pk, tag_id=t)
+                for a in batch
+                for t in account_tags.get(a.pk, [])
+            ]
         )
         changelog.record_bulk_create(
             instances=batch,

@@ -28,7 +28,7 @@ def assign(instance: models.Model, data: Mapping[str, Any], *, allowed: Iterable
         setattr(instance, name, value)
 
 
-def create(instance: M, *, actor: User | None) -> M:
+def create[M: models.Model](instance: M, *, actor: User | None) -> M:
     """Validate, insert and record ``instance``. Caller holds a transaction."""
     instance.full_clean()
     instance.save(force_insert=True)
@@ -54,7 +54,7 @@ class Edit:
         )
 
 
-def archive(instance: M, *, actor: User | None) -> M:
+def archive[M: models.Model](instance: M, *, actor: User | None) -> M:
     if instance.archived_at is not None:  # type: ignore[attr-defined]
         return instance
     edit = Edit(instance)

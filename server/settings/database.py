@@ -22,7 +22,6 @@ def sqlite(path: Path) -> dict[str, Any]:
                 "PRAGMA busy_timeout=20000;"
             ),
         },
-        "TEST": {"NAME": str(path.with_name(path.stem + "_test.sqlite3"))},
     }
 
 

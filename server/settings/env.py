@@ -6,7 +6,6 @@ required variable stops start-up with one line that names it.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 

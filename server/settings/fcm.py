@@ -7,9 +7,7 @@ def recording() -> dict[str, Any]:
     return {"BACKEND": "mobile_api.push.RecordingPushBackend"}
 
 
-def fcm(
-    *, service_account_file: str, project_id: str, endpoint_base: str | None
-) -> dict[str, Any]:
+def fcm(*, service_account_file: str, project_id: str, endpoint_base: str | None) -> dict[str, Any]:
     return {
         "BACKEND": "mobile_api.push.FCMPushBackend",
         "SERVICE_ACCOUNT_FILE": service_account_file,

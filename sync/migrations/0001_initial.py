@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 ('diff', models.JSONField(default=dict)),
                 ('scope_before', models.JSONField(default=list)),
                 ('scope_after', models.JSONField(default=list)),
-                ('device_id', models.CharField(blank=True, max_length=64, null=True)),
+                ('device_id', models.CharField(blank=True, max_length=64)),
                 ('request_id', models.CharField(blank=True, max_length=64)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),

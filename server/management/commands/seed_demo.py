@@ -28,7 +28,9 @@ from server.models import User
 from server.services import user_create
 
 DEMO_PASSWORD = "fieldline-demo"  # noqa: S105 - printed for demo logins on purpose
-REGION = {"lat": (45.66, 45.84), "lng": (4.74, 5.02), "time_zone": "Europe/Paris"}
+REGION_LAT = (45.66, 45.84)
+REGION_LNG = (4.74, 5.02)
+REGION_TIME_ZONE = "Europe/Paris"
 CITIES = [
     ("Lyon", "69001"),
     ("Lyon", "69003"),
@@ -81,8 +83,30 @@ COMPANY_KINDS = [
     "École",
     "Résidence",
 ]
-FIRST_NAMES = ["Camille", "Léa", "Hugo", "Lucas", "Chloé", "Manon", "Louis", "Inès", "Jules", "Emma"]
-LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Moreau", "Laurent"]
+FIRST_NAMES = [
+    "Camille",
+    "Léa",
+    "Hugo",
+    "Lucas",
+    "Chloé",
+    "Manon",
+    "Louis",
+    "Inès",
+    "Jules",
+    "Emma",
+]
+LAST_NAMES = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Moreau",
+    "Laurent",
+]
 EQUIPMENT = [
     ("Daikin", "VRV IV"),
     ("Carrier", "AquaSnap 30RB"),
@@ -170,9 +194,13 @@ class Seeder:
 
     def point(self) -> tuple[float, float]:
         # Denser in the centre: the mean of two uniform draws per axis.
-        lat = sum(self.rng.uniform(*REGION["lat"]) for _ in range(2)) / 2  # type: ignore[misc]
-        lng = sum(self.rng.uniform(*REGION["lng"]) for _ in range(2)) / 2  # type: ignore[misc]
+        lat = sum(self.rng.uniform(*REGION_LAT) for _ in range(2)) / 2
+        lng = sum(self.rng.uniform(*REGION_LNG) for _ in range(2)) / 2
         return round(lat, 6), round(lng, 6)
+
+    def phone(self, prefix: str) -> str:
+        pairs = " ".join(f"{self.rng.randint(10, 99)}" for _ in range(4))
+        return f"+33 {prefix} {pairs}"
 
     def moment(self, days: int) -> dt.datetime:
         return EPOCH + dt.timedelta(minutes=self.rng.randrange(days * 24 * 60))
@@ -197,7 +225,9 @@ class Seeder:
             ("servicemanager", Role.SERVICE_MANAGER, "Marc Lefèvre"),
             ("finance", Role.FINANCE, "Nadia Benali"),
         ]:
-            user_create(username=username, password_hash=self.password_hash, roles=[role], display_name=name)
+            user_create(
+                username=username, password_hash=self.password_hash, roles=[role], display_name=name
+            )
         for n in range(1, self.scale.dispatchers + 1):
             user_create(
                 username=f"dispatcher{n}",
@@ -263,7 +293,7 @@ class Seeder:
                 tier=rng.choices(tiers, weights=[10, 30, 60])[0],
                 lifecycle_stage=rng.choices(list(LifecycleStage), weights=[10, 10, 65, 10, 5])[0],
                 owner=rng.choice(self.reps),
-                phone=f"+33 4 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                phone=self.phone("4"),
                 email=f"contact{n + 1}@example.fr",
                 national_id=f"FR{rng.randrange(10**11):011d}" if kind != AccountKind.PERSON else "",
                 bank_account=f"FR76{rng.randrange(10**23):023d}",
@@ -271,7 +301,9 @@ class Seeder:
                 updated_at=created,
             )
             accounts.append(account)
-            account_tags[account.pk] = [t.pk for t in rng.sample(tags, k=rng.choice([0, 1, 1, 2, 3]))]
+            account_tags[account.pk] = [
+                t.pk for t in rng.sample(tags, k=rng.choice([0, 1, 1, 2, 3]))
+            ]
             for s in range(rng.choice([1, 1, 1, 2, 2, 3])):
                 city, postal = rng.choice(CITIES)
                 geocoded = rng.random() > 0.03
@@ -287,7 +319,7 @@ class Seeder:
                     country="FR",
                     latitude=lat,
                     longitude=lng,
-                    time_zone=str(REGION["time_zone"]),
+                    time_zone=REGION_TIME_ZONE,
                     access_notes=rng.choice(["", "Badge at reception", "Code 4512B", "Ring twice"]),
                     created_at=created,
                     updated_at=created,
@@ -327,7 +359,7 @@ class Seeder:
                         last_name=last,
                         title=rng.choice(["Facility manager", "Owner", "Director", "Accountant"]),
                         roles=sorted(rng.sample(ContactRole.values, k=rng.randint(1, 2))),
-                        phone=f"+33 6 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+                        phone=self.phone("6"),
                         email=f"{first.lower()}.{last.lower()}{len(contacts)}@example.fr",
                         created_at=created,
                         updated_at=created,
