@@ -8,12 +8,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from mobile_api.routing import websocket_urlpatterns  # noqa: E402
 
+# In development daphne serves static files itself (the API docs need them); in production the
+# reverse proxy serves the collected files.
+http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         # WebSockets authenticate with bearer tokens only, never cookies, so a cross-site page
         # cannot ride a session; devices send no Origin header, so none is required.
         "websocket": URLRouter(websocket_urlpatterns),

@@ -9,7 +9,6 @@ PORT=${PORT:-8000}
 
 $PY manage.py migrate --noinput -v0
 $PY manage.py seed_demo --scale small --seed 1 --if-empty
-$PY manage.py collectstatic --noinput -v0
 
 cat <<INFO
 
@@ -39,7 +38,7 @@ cat <<INFO
 
 INFO
 
-$PY manage.py db_worker --queue-name='*' &
+$PY manage.py db_worker --queue-name='*' --no-reload &
 worker=$!
 trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
 exec_status=0
