@@ -168,3 +168,16 @@ def test_login_is_throttled_per_username(rep, monkeypatch):
     assert blocked.json()["error"]["code"] == "throttled"
     assert "Retry-After" in blocked.headers
     assert Device.objects.count() == 0
+
+
+def test_console_session_authentication_works_and_enforces_csrf(rep):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(rep)
+
+    read = client.get("/api/v1/me/")
+    write = client.post("/api/v1/accounts/", {"name": "No CSRF"}, format="json")
+
+    assert read.status_code == 200
+    assert read.json()["username"] == rep.username
+    assert write.status_code == 403
+    assert write.json()["error"]["code"] == "permission_denied"

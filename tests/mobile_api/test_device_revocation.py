@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
@@ -97,9 +98,7 @@ def test_current_device_updates_its_push_token(client_for, rep):
 
 @pytest.mark.django_db(transaction=True)
 async def test_revocation_closes_the_device_websocket(rep):
-    from asgiref.sync import sync_to_async
-
-    tokens = await sync_to_async(device_login)(APIClient(), rep, device_id="ws-device")
+    tokens = await database_sync_to_async(device_login)(APIClient(), rep, device_id="ws-device")
     communicator = WebsocketCommunicator(application, f"/ws/device/?token={tokens['access']}")
     connected, _ = await communicator.connect()
     assert connected
@@ -107,8 +106,8 @@ async def test_revocation_closes_the_device_websocket(rep):
 
     # when another session revokes the device
     admin_client = APIClient()
-    await sync_to_async(admin_client.force_authenticate)(rep)
-    status = await sync_to_async(
+    await database_sync_to_async(admin_client.force_authenticate)(rep)
+    status = await database_sync_to_async(
         lambda: (
             admin_client.post(
                 f"/api/v1/devices/{tokens['device']['id']}/revoke/", {}, format="json"
