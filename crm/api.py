@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -43,6 +44,7 @@ class AccountListCreateApi(APIView):
             context=_account_context(request),
         )
 
+    @transaction.atomic
     @extend_schema(request=s.AccountInput, responses={201: s.AccountOutput})
     def post(self, request: Request) -> Response:
         data = validated(s.AccountInput, request.data)
@@ -62,10 +64,11 @@ class AccountDetailApi(APIView):
         )
         return Response(output.data)
 
+    @transaction.atomic
     @extend_schema(request=s.AccountInput, responses=s.AccountOutput)
     def patch(self, request: Request, account_id: str) -> Response:
-        data = validated(s.AccountInput, request.data, partial=True)
         account = access_account(actor=actor_of(request), account_id=account_id, for_update=True)
+        data = validated(s.AccountInput, request.data, partial=True)
         services.account_update(actor=actor_of(request), account=account, **data)
         output = s.AccountOutput(
             selectors.account_detail(account), context=_account_context(request)
@@ -74,6 +77,7 @@ class AccountDetailApi(APIView):
 
 
 class AccountArchiveApi(APIView):
+    @transaction.atomic
     @extend_schema(request=None, responses=s.AccountOutput)
     def post(self, request: Request, account_id: str) -> Response:
         account = access_account(actor=actor_of(request), account_id=account_id, for_update=True)
@@ -94,6 +98,7 @@ class AccountPreferenceListApi(APIView):
 
 
 class AccountPreferenceSetApi(APIView):
+    @transaction.atomic
     @extend_schema(request=s.PreferenceInput, responses=s.PreferenceOutput)
     def put(self, request: Request, account_id: str, channel: str) -> Response:
         if channel not in s.CHANNELS:
@@ -136,6 +141,7 @@ class _ListCreate(_AccountRecordApi):
             request=request, view=self, queryset=queryset, serializer_class=self.output_serializer
         )
 
+    @transaction.atomic
     def post(self, request: Request) -> Response:
         data = validated(self.input_serializer, request.data, context=_input_context(request))
         account = access_account(
@@ -150,6 +156,7 @@ class _Detail(_AccountRecordApi):
         record = access_account_record(self.model, actor=actor_of(request), record_id=record_id)
         return self._output(record)
 
+    @transaction.atomic
     def patch(self, request: Request, record_id: str) -> Response:
         data = validated(
             self.input_serializer, request.data, partial=True, context=_input_context(request)
@@ -165,6 +172,7 @@ class _Detail(_AccountRecordApi):
 
 
 class _Archive(_AccountRecordApi):
+    @transaction.atomic
     def post(self, request: Request, record_id: str) -> Response:
         record = access_account_record(
             self.model,
@@ -244,6 +252,7 @@ class AssetListCreateApi(_Asset, _ListCreate):
     def get(self, request: Request) -> Response:
         return super().get(request)
 
+    @transaction.atomic
     @extend_schema(request=s.AssetInput, responses={201: s.AssetOutput})
     def post(self, request: Request) -> Response:
         """An asset's account is its site's account."""
@@ -282,6 +291,7 @@ class InteractionListCreateApi(APIView):
             ordering=("-occurred_at", "-id"),
         )
 
+    @transaction.atomic
     @extend_schema(request=s.InteractionInput, responses={201: s.InteractionOutput})
     def post(self, request: Request) -> Response:
         data = validated(s.InteractionInput, request.data, context=_input_context(request))
@@ -299,6 +309,7 @@ class InteractionDetailApi(APIView):
         )
         return Response(s.InteractionOutput(selectors.interaction_detail(interaction)).data)
 
+    @transaction.atomic
     @extend_schema(request=s.InteractionInput, responses=s.InteractionOutput)
     def patch(self, request: Request, record_id: str) -> Response:
         data = validated(
@@ -322,6 +333,7 @@ class InteractionDetailApi(APIView):
 
 
 class InteractionArchiveApi(APIView):
+    @transaction.atomic
     @extend_schema(request=None, responses=s.InteractionOutput)
     def post(self, request: Request, record_id: str) -> Response:
         interaction = access_account_record(
@@ -336,6 +348,7 @@ class InteractionArchiveApi(APIView):
 
 
 class PromiseCreateApi(APIView):
+    @transaction.atomic
     @extend_schema(request=s.PromiseInput, responses={201: s.PromiseOutput})
     def post(self, request: Request, record_id: str) -> Response:
         data = validated(s.PromiseInput, request.data)
@@ -351,6 +364,7 @@ class PromiseCreateApi(APIView):
 
 
 class PromiseUpdateApi(APIView):
+    @transaction.atomic
     @extend_schema(request=s.PromiseUpdateInput, responses=s.PromiseOutput)
     def patch(self, request: Request, record_id: str) -> Response:
         data = validated(s.PromiseUpdateInput, request.data)
@@ -373,6 +387,7 @@ class TierListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(s.TierOutput(selectors.tier_list(), many=True).data)
 
+    @transaction.atomic
     @extend_schema(request=s.TierInput, responses={201: s.TierOutput})
     def post(self, request: Request) -> Response:
         tier = services.tier_create(actor=actor_of(request), **validated(s.TierInput, request.data))
@@ -384,6 +399,7 @@ class TagListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(s.TagOutput(selectors.tag_list(), many=True).data)
 
+    @transaction.atomic
     @extend_schema(request=s.TagInput, responses={201: s.TagOutput})
     def post(self, request: Request) -> Response:
         tag = services.tag_create(actor=actor_of(request), **validated(s.TagInput, request.data))

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 
 from crm.enums import AccountKind, InteractionKind, LifecycleStage
 from crm.models import Account, Asset, Contact, Interaction, Site
+from server.filters import DateTimeFilter, IdFilter
 
 
 class ArchivedFilterSet(django_filters.FilterSet):
@@ -15,7 +16,7 @@ class ArchivedFilterSet(django_filters.FilterSet):
     archived = django_filters.ChoiceFilter(
         choices=[("false", "false"), ("true", "true"), ("all", "all")], method="filter_archived"
     )
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = DateTimeFilter(field_name="updated_at", lookup_expr="gte")
 
     def filter_archived(self, queryset: QuerySet[Any], name: str, value: str) -> QuerySet[Any]:
         if value == "all":
@@ -32,7 +33,7 @@ class AccountFilter(ArchivedFilterSet):
     kind = django_filters.ChoiceFilter(choices=AccountKind.choices)
     lifecycle_stage = django_filters.ChoiceFilter(choices=LifecycleStage.choices)
     tier = django_filters.CharFilter(field_name="tier_id")
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = IdFilter(field_name="owner_id")
     tag = django_filters.CharFilter(field_name="tags__name", distinct=True)
     search = django_filters.CharFilter(method="filter_search")
 
@@ -93,9 +94,9 @@ class InteractionFilter(ArchivedFilterSet):
     account = django_filters.CharFilter(field_name="account_id")
     contact = django_filters.CharFilter(field_name="contact_id")
     kind = django_filters.ChoiceFilter(choices=InteractionKind.choices)
-    author = django_filters.NumberFilter(field_name="author_id")
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    author = IdFilter(field_name="author_id")
+    occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Interaction

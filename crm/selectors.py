@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from django.db.models import Model, Prefetch, QuerySet
+from django.db.models import F, Model, Prefetch, QuerySet
 from django_filters import FilterSet
 
 from crm.filters import AccountFilter, AssetFilter, ContactFilter, InteractionFilter, SiteFilter
@@ -85,7 +85,9 @@ def interaction_detail(interaction: Interaction) -> Interaction:
 
 
 def preference_list(*, account: Account) -> QuerySet[ContactPreference]:
-    return ContactPreference.objects.filter(account=account).order_by("contact_id", "channel")
+    return ContactPreference.objects.filter(account=account).order_by(
+        F("contact_id").asc(nulls_first=True), "channel"
+    )
 
 
 def tier_list() -> QuerySet[CustomerTier]:

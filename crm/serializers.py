@@ -232,13 +232,17 @@ class AccountInput(StrictInputSerializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=AccountKind.choices, required=False)
     tier = serializers.PrimaryKeyRelatedField(
-        queryset=CustomerTier.objects.all(), allow_null=True, required=False
+        queryset=CustomerTier.objects.filter(archived_at__isnull=True),
+        allow_null=True,
+        required=False,
     )
     lifecycle_stage = serializers.ChoiceField(choices=LifecycleStage.choices, required=False)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True), allow_null=True, required=False
     )
-    tags = serializers.PrimaryKeyRelatedField(queryset=Tag.objects.all(), many=True, required=False)
+    tags = serializers.PrimaryKeyRelatedField(
+        queryset=Tag.objects.filter(archived_at__isnull=True), many=True, required=False
+    )
     phone = serializers.CharField(max_length=40, required=False, allow_blank=True)
     email = serializers.EmailField(required=False, allow_blank=True)
     website = serializers.URLField(required=False, allow_blank=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -51,7 +52,7 @@ def paginated_response(
     paginator.ordering = ordering  # type: ignore[assignment]
     try:
         page = paginator.paginate_queryset(queryset, request, view=view)
-    except NotFound:  # what DRF raises for a tampered cursor
+    except (NotFound, DjangoValidationError):  # a tampered cursor or position
         raise ApplicationError("invalid_cursor", "The cursor is invalid.") from None
     data = serializer_class(page, many=True, context=context or {}).data
     return paginator.get_paginated_response(data)

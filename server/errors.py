@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.core import exceptions as django_exceptions
+from django.db import IntegrityError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -95,6 +96,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
         body = envelope("invalid", "The request has invalid fields.", fields)
         status = 400
+    elif isinstance(exc, IntegrityError):
+        # A constraint caught a race the service's own checks could not see.
+        body = envelope("conflict", "The change conflicts with another record; retry.")
+        status = 409
     elif isinstance(exc, django_exceptions.RequestDataTooBig):
         body = envelope("body_too_large", str(exc))
         status = 413

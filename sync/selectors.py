@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
+from server.filters import DateTimeFilter, IdFilter
 from server.models import User
 from sync.enums import Operation
 from sync.models import Change
@@ -17,11 +18,11 @@ class ChangeFilter(django_filters.FilterSet):  # type: ignore[misc]
     table = django_filters.CharFilter()
     record_id = django_filters.CharFilter()
     operation = django_filters.ChoiceFilter(choices=Operation.choices)
-    actor = django_filters.NumberFilter(field_name="actor_id")
+    actor = IdFilter(field_name="actor_id")
     device = django_filters.CharFilter(field_name="device_id")
     request_id = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Change

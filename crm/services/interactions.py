@@ -92,6 +92,12 @@ def interaction_update(*, actor: User, interaction: Interaction, **data: Any) ->
     edit = records.Edit(interaction)
     records.assign(interaction, data, allowed=INTERACTION_FIELDS)
     _validate(interaction)
+    # Who is reached, and how, changed: the new combination must respect opt-outs too.
+    reach_changed = {"kind", "contact", "direction"} & set(data)
+    if reach_changed and interaction.direction == Direction.OUTBOUND:
+        check_reachable(
+            account=interaction.account, contact=interaction.contact, kind=interaction.kind
+        )
     edit.save(actor=actor)
     return interaction
 

@@ -44,14 +44,18 @@ class Edit:
         self.before = changelog.snapshot(instance)
         self.scope_before = registry.for_model(type(instance)).scope_keys(instance)
 
-    def save(self, *, actor: User | None) -> None:
+    def save(self, *, actor: User | None) -> bool:
+        """Validate and save; returns False (and writes nothing) when nothing changed."""
         instance = self.instance
-        instance.updated_at = timezone.now()  # type: ignore[attr-defined]
         instance.full_clean()
+        if changelog.snapshot(instance) == self.before:
+            return False
+        instance.updated_at = timezone.now()  # type: ignore[attr-defined]
         instance.save()
         changelog.record_update(
             instance=instance, before=self.before, scope_before=self.scope_before, actor=actor
         )
+        return True
 
 
 def archive[M: models.Model](instance: M, *, actor: User | None) -> M:

@@ -77,7 +77,8 @@ def site_create(*, actor: User, account: Account, **data: Any) -> Site:
     """Caller loaded ``account`` with ``access_account(for_update=True)``."""
     site = Site(account=account)
     records.assign(site, data, allowed=SITE_FIELDS)
-    if "is_primary" not in data and not account.sites.filter(is_primary=True).exists():
+    has_primary = account.sites.filter(is_primary=True, archived_at__isnull=True).exists()
+    if "is_primary" not in data and not has_primary:
         site.is_primary = True
     _validate_site(site)
     _demote_other_primary(site, actor=actor)
@@ -128,6 +129,17 @@ def _validate_asset(asset: Asset) -> None:
                 )
             ancestor = ancestor.parent
             depth += 1
+    duplicate = (
+        Asset.objects.filter(manufacturer=asset.manufacturer, serial_number=asset.serial_number)
+        .exclude(pk=asset.pk)
+        .exists()
+    )
+    if duplicate:
+        raise ApplicationError(
+            "invalid",
+            "Another asset from this manufacturer has this serial number.",
+            fields={"serial_number": ["Already registered for this manufacturer."]},
+        )
     for start, end in (("install_date", "warranty_end"), ("install_date", "contract_end")):
         first, last = getattr(asset, start), getattr(asset, end)
         if first and last and last < first:

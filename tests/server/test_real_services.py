@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -44,8 +45,23 @@ async def test_redis_channel_layer_reaches_another_layer_instance():
     await receiver.group_add(group, channel)
     try:
         await sender.group_send(group, {"type": "sync.poke", "n": 1})
-        message = await receiver.receive(channel)
+        message = await asyncio.wait_for(receiver.receive(channel), timeout=5)
         assert message == {"type": "sync.poke", "n": 1}
     finally:
         await receiver.group_discard(group, channel)
-        await receiver.flush() if hasattr(receiver, "flush") else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_lock_rows_inside_their_own_transaction(client_for, rep):
+    """Outside the test transaction, so PostgreSQL refuses a SELECT ... FOR UPDATE that a view
+    runs in autocommit mode."""
+    from tests.factories import AccountFactory
+
+    account = AccountFactory.create(owner=rep)
+    client = client_for(rep)
+    patched = client.patch(f"/api/v1/accounts/{account.id}/", {"name": "Locked"}, format="json")
+    site = client.post("/api/v1/sites/", {"account": account.id, "name": "Depot"}, format="json")
+    revoked = client.post(
+        f"/api/v1/devices/{client.tokens['device']['id']}/revoke/", {}, format="json"
+    )
+    assert (patched.status_code, site.status_code, revoked.status_code) == (200, 201, 200)
