@@ -41,7 +41,7 @@ def _clear_cache() -> None:
 @pytest.fixture
 def make_user(db: Any) -> Callable[..., User]:
     def make(*roles: Role, **kwargs: Any) -> User:
-        user: User = UserFactory(roles=list(roles), **kwargs)  # type: ignore[assignment]
+        user: User = UserFactory.create(roles=list(roles), **kwargs)
         return user
 
     return make

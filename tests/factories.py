@@ -15,7 +15,7 @@ PASSWORD = "correct horse battery"
 _PASSWORD_HASH = make_password(PASSWORD)
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -32,7 +32,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             )
 
 
-class TierFactory(factory.django.DjangoModelFactory):
+class TierFactory(factory.django.DjangoModelFactory[CustomerTier]):
     class Meta:
         model = CustomerTier
 
@@ -42,7 +42,7 @@ class TierFactory(factory.django.DjangoModelFactory):
     rank = factory.Sequence(lambda n: n + 1)
 
 
-class TagFactory(factory.django.DjangoModelFactory):
+class TagFactory(factory.django.DjangoModelFactory[Tag]):
     class Meta:
         model = Tag
 
@@ -50,7 +50,7 @@ class TagFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"tag-{n}")
 
 
-class AccountFactory(factory.django.DjangoModelFactory):
+class AccountFactory(factory.django.DjangoModelFactory[Account]):
     class Meta:
         model = Account
 
@@ -59,7 +59,7 @@ class AccountFactory(factory.django.DjangoModelFactory):
     owner = factory.SubFactory(UserFactory, roles=[Role.SALES_REP])
 
 
-class SiteFactory(factory.django.DjangoModelFactory):
+class SiteFactory(factory.django.DjangoModelFactory[Site]):
     class Meta:
         model = Site
 
@@ -72,7 +72,7 @@ class SiteFactory(factory.django.DjangoModelFactory):
     time_zone = "Europe/Paris"
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -82,7 +82,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     last_name = factory.Sequence(lambda n: f"Lovelace{n}")
 
 
-class AssetFactory(factory.django.DjangoModelFactory):
+class AssetFactory(factory.django.DjangoModelFactory[Asset]):
     class Meta:
         model = Asset
 
@@ -94,7 +94,7 @@ class AssetFactory(factory.django.DjangoModelFactory):
     manufacturer = "Viessmann"
 
 
-class InteractionFactory(factory.django.DjangoModelFactory):
+class InteractionFactory(factory.django.DjangoModelFactory[Interaction]):
     class Meta:
         model = Interaction
 

@@ -31,6 +31,6 @@ def test_audit_list_is_constant(client_for, admin_user, rep):
     rep_client.post("/api/v1/accounts/", {"name": "First"}, format="json")
     few = _queries(client, "/api/v1/audit/")
     for n in range(8):
-        AccountFactory(owner=rep)
+        AccountFactory.create(owner=rep)
         rep_client.post("/api/v1/accounts/", {"name": f"Acc {n}"}, format="json")
     assert _queries(client, "/api/v1/audit/") == few

@@ -151,6 +151,7 @@ def test_revoking_a_device_closes_its_websocket(server):
         assert json.loads(socket_.recv(timeout=5))["type"] == "device.revoked"
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             socket_.recv(timeout=5)
+        assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4401
     status, body = _call(server, "GET", "/api/v1/me/", token=handheld["access"])
     assert (status, body["error"]["code"]) == (401, "device_revoked")

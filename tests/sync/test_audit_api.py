@@ -6,7 +6,7 @@ from tests.factories import AccountFactory
 
 def test_admin_reads_the_audit_trail_of_a_record(client_for, admin_user, rep):
     # given a rep edits an account through the API
-    account = AccountFactory(owner=rep, name="Old name", national_id="FR99887766")
+    account = AccountFactory.create(owner=rep, name="Old name", national_id="FR99887766")
     rep_client = client_for(rep, device_id="rep-tablet")
     response = rep_client.patch(
         f"/api/v1/accounts/{account.id}/",
