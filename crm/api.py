@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from crm import selectors, services
+from crm import payloads, selectors, services
 from crm import serializers as s
 from crm.models import Asset, Contact, Interaction, Promise, Site
 from crm.permissions import access_account, access_account_record, can_view_sensitive
@@ -35,14 +35,17 @@ def _input_context(request: Request) -> dict[str, Any]:
 class AccountListCreateApi(APIView):
     @extend_schema(responses=s.AccountOutput(many=True))
     def get(self, request: Request) -> Response:
-        queryset = selectors.account_list(actor=actor_of(request), filters=request.query_params)
-        return paginated_response(
-            request=request,
-            view=self,
-            queryset=queryset,
-            serializer_class=s.AccountOutput,
-            context=_account_context(request),
-        )
+        actor = actor_of(request)
+        queryset = selectors.account_list(actor=actor, filters=request.query_params)
+        can_view_sensitive_ = can_view_sensitive(actor)
+
+        def present(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            sites, tags = selectors.account_list_related([row["id"] for row in rows])
+            return payloads.accounts(
+                rows, sites=sites, tags=tags, can_view_sensitive=can_view_sensitive_
+            )
+
+        return paginated_response(request=request, view=self, queryset=queryset, present=present)
 
     @transaction.atomic
     @extend_schema(request=s.AccountInput, responses={201: s.AccountOutput})

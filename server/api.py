@@ -3,6 +3,7 @@ helpers that keep views thin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -44,17 +45,26 @@ def paginated_response(
     request: Request,
     view: APIView,
     queryset: QuerySet[Any],
-    serializer_class: type[serializers.BaseSerializer],
+    serializer_class: type[serializers.BaseSerializer] | None = None,
+    present: Callable[[list[Any]], list[dict[str, Any]]] | None = None,
     context: dict[str, Any] | None = None,
     ordering: tuple[str, ...] = StableCursorPagination.ordering,
 ) -> Response:
+    """One page of ``queryset`` with ``next``/``previous`` cursor links, shaped by
+    ``serializer_class`` or, for hot lists built from ``.values()`` rows, by ``present``."""
     paginator = StableCursorPagination()
     paginator.ordering = ordering  # type: ignore[assignment]
     try:
         page = paginator.paginate_queryset(queryset, request, view=view)
     except (NotFound, DjangoValidationError):  # a tampered cursor or position
         raise ApplicationError("invalid_cursor", "The cursor is invalid.") from None
-    data = serializer_class(page, many=True, context=context or {}).data
+    rows = list(page or [])
+    if present is not None:
+        data: Any = present(rows)
+    elif serializer_class is not None:
+        data = serializer_class(rows, many=True, context=context or {}).data
+    else:
+        raise TypeError("paginated_response needs serializer_class or present")
     return paginator.get_paginated_response(data)
 
 
