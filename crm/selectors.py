@@ -83,17 +83,17 @@ def account_list_related(
     sites: dict[str, list[dict[str, Any]]] = {account_id: [] for account_id in account_ids}
     for site in (
         Site.objects.filter(account_id__in=account_ids, archived_at__isnull=True)
-        .order_by(*Site._meta.ordering)
+        .order_by("-is_primary", "name", "id")  # Site's default ordering
         .values()
     ):
-        sites[site["account_id"]].append(site)
+        sites[site["account_id"]].append(dict(site))
     tags: dict[str, list[dict[str, Any]]] = {account_id: [] for account_id in account_ids}
     for link in (
         AccountTag.objects.filter(account_id__in=account_ids)
-        .order_by(*(f"tag__{field}" for field in Tag._meta.ordering))
+        .order_by("tag__name")  # Tag's default ordering
         .values("account_id", "tag_id", "tag__name", "tag__color")
     ):
-        tags[link["account_id"]].append(link)
+        tags[link["account_id"]].append(dict(link))
     return sites, tags
 
 
