@@ -25,8 +25,16 @@ def sqlite(path: Path) -> dict[str, Any]:
     }
 
 
-def postgres(url: str, *, conn_max_age: int) -> dict[str, Any]:
+def postgres(url: str, *, conn_max_age: int, pool_max_size: int) -> dict[str, Any]:
+    """PostgreSQL from a URL. With ``pool_max_size`` > 0 each process keeps a psycopg
+    connection pool (Django's native pooling, safe under ASGI) and ``conn_max_age`` is unused;
+    with 0, connections live ``conn_max_age`` seconds (0: one per request)."""
     config = database_from_url(url)
-    config["CONN_MAX_AGE"] = conn_max_age
-    config["CONN_HEALTH_CHECKS"] = True
+    if pool_max_size > 0:
+        config["CONN_MAX_AGE"] = 0
+        options = config.setdefault("OPTIONS", {})
+        options["pool"] = {"min_size": 1, "max_size": pool_max_size, "timeout": 10}
+    else:
+        config["CONN_MAX_AGE"] = conn_max_age
+        config["CONN_HEALTH_CHECKS"] = True
     return config

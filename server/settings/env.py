@@ -37,6 +37,7 @@ class Config:
     csrf_trusted_origins: list[str]
     database_url: str | None
     database_conn_max_age: int
+    database_pool_max_size: int
     redis_url: str | None
     s3_bucket: str | None
     s3_region: str | None
@@ -78,6 +79,7 @@ def read_config() -> Config:
         csrf_trusted_origins=env.list("CSRF_TRUSTED_ORIGINS", default=[]),
         database_url=_optional(env, "DATABASE_URL"),
         database_conn_max_age=env.int("DATABASE_CONN_MAX_AGE", default=0),
+        database_pool_max_size=env.int("DATABASE_POOL_MAX_SIZE", default=10),
         redis_url=_optional(env, "REDIS_URL"),
         s3_bucket=_optional(env, "S3_BUCKET"),
         s3_region=_optional(env, "S3_REGION"),

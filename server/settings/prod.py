@@ -11,7 +11,9 @@ ALLOWED_HOSTS = CONFIG.allowed_hosts
 
 DATABASES = {
     "default": database.postgres(
-        str(CONFIG.database_url), conn_max_age=CONFIG.database_conn_max_age
+        str(CONFIG.database_url),
+        conn_max_age=CONFIG.database_conn_max_age,
+        pool_max_size=CONFIG.database_pool_max_size,
     )
 }
 CHANNEL_LAYERS, CACHES = channels.redis(str(CONFIG.redis_url))

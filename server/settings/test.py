@@ -12,7 +12,11 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "1000/min", "login_user": "
 
 FIELDLINE_SERVICES_LEG = bool(CONFIG.database_url)
 if CONFIG.database_url:
-    DATABASES = {"default": database.postgres(CONFIG.database_url, conn_max_age=0)}
+    DATABASES = {
+        "default": database.postgres(
+            CONFIG.database_url, conn_max_age=0, pool_max_size=CONFIG.database_pool_max_size
+        )
+    }
 if CONFIG.redis_url:
     CHANNEL_LAYERS, CACHES = channels.redis(CONFIG.redis_url)
 if CONFIG.s3_bucket:
