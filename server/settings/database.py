@@ -32,7 +32,7 @@ def postgres(url: str, *, conn_max_age: int, pool_max_size: int) -> dict[str, An
     config = database_from_url(url)
     if pool_max_size > 0:
         config["CONN_MAX_AGE"] = 0
-        options = config.setdefault("OPTIONS", {})
+        options: dict[str, Any] = config.setdefault("OPTIONS", {})
         options["pool"] = {"min_size": 1, "max_size": pool_max_size, "timeout": 10}
     else:
         config["CONN_MAX_AGE"] = conn_max_age
