@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import environ
 
@@ -91,7 +92,7 @@ def read_config() -> Config:
     )
 
 
-def database_from_url(url: str) -> dict[str, object]:
+def database_from_url(url: str) -> dict[str, Any]:
     return environ.Env.db_url_config(url)
 
 
