@@ -18,6 +18,10 @@ class User(AbstractUser):
     def __str__(self) -> str:
         return self.display_name or self.username
 
+    def cache_roles(self, roles: list[str]) -> None:
+        """Set the roles loaded alongside this user (saves ``role_set`` a query)."""
+        self._role_set = frozenset(roles)
+
     @property
     def role_set(self) -> frozenset[str]:
         """The user's roles, loaded once per instance."""
