@@ -66,3 +66,21 @@ def accounts_covered_by(keys: frozenset[str]) -> Q | None:
         if key_filter is not None:
             condition |= key_filter(values)
     return condition
+
+
+def reference_coverage(keys: frozenset[str]) -> Q | None:
+    return Q() if REFERENCE_KEY in keys else None
+
+
+def account_coverage(keys: frozenset[str]) -> Q | None:
+    """The accounts ``keys`` cover, for the sync engine (``Q()`` for all of them)."""
+    condition = accounts_covered_by(keys)
+    return Q() if condition is None else condition
+
+
+def account_child_coverage(keys: frozenset[str]) -> Q | None:
+    """Records under the accounts ``keys`` cover."""
+    condition = accounts_covered_by(keys)
+    if condition is None:
+        return Q()
+    return Q(account__in=Account.objects.filter(condition).values("pk"))

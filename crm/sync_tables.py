@@ -15,12 +15,14 @@ def register() -> None:
         table="customer_tiers",
         fields=("code", "name", "rank", *COMMON),
         scope_keys=scope.reference_keys,
+        covered_by=scope.reference_coverage,
     )
     registry.register(
         models.Tag,
         table="tags",
         fields=("name", "color", *COMMON),
         scope_keys=scope.reference_keys,
+        covered_by=scope.reference_coverage,
     )
     registry.register(
         models.Account,
@@ -41,6 +43,7 @@ def register() -> None:
             *COMMON,
         ),
         scope_keys=scope.account_keys,
+        covered_by=scope.account_coverage,
         sensitive=SENSITIVE,
     )
     registry.register(
@@ -48,6 +51,7 @@ def register() -> None:
         table="contacts",
         fields=("account", "first_name", "last_name", "title", "roles", "phone", "email", *COMMON),
         scope_keys=scope.account_child_keys,
+        covered_by=scope.account_child_coverage,
     )
     registry.register(
         models.Site,
@@ -68,6 +72,7 @@ def register() -> None:
             *COMMON,
         ),
         scope_keys=scope.account_child_keys,
+        covered_by=scope.account_child_coverage,
     )
     registry.register(
         models.Asset,
@@ -85,6 +90,7 @@ def register() -> None:
             *COMMON,
         ),
         scope_keys=scope.account_child_keys,
+        covered_by=scope.account_child_coverage,
     )
     registry.register(
         models.Interaction,
@@ -107,12 +113,14 @@ def register() -> None:
             *COMMON,
         ),
         scope_keys=scope.account_child_keys,
+        covered_by=scope.account_child_coverage,
     )
     registry.register(
         models.Promise,
         table="promises",
         fields=("interaction", "account", "description", "due_date", "done_at", *COMMON),
         scope_keys=scope.account_child_keys,
+        covered_by=scope.account_child_coverage,
     )
     registry.register(
         models.ContactPreference,
@@ -129,4 +137,5 @@ def register() -> None:
             *COMMON,
         ),
         scope_keys=scope.account_child_keys,
+        covered_by=scope.account_child_coverage,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mobile_api import api
+from mobile_api import api, sync_api
 
 urlpatterns = [
     path("auth/login/", api.LoginApi.as_view(), name="auth-login"),
@@ -9,4 +9,6 @@ urlpatterns = [
     path("devices/", api.DeviceListApi.as_view(), name="device-list"),
     path("devices/current/", api.CurrentDeviceApi.as_view(), name="device-current"),
     path("devices/<int:device_id>/revoke/", api.DeviceRevokeApi.as_view(), name="device-revoke"),
+    path("sync/schema/", sync_api.SyncSchemaApi.as_view(), name="sync-schema"),
+    path("sync/pull/", sync_api.SyncPullApi.as_view(), name="sync-pull"),
 ]

@@ -20,7 +20,7 @@ from django.db import connection, models, transaction
 from server import context
 from sync import registry
 from sync.enums import Operation
-from sync.models import Change, VersionCounter
+from sync.models import Change, ChangeKey, VersionCounter
 
 REDACTED = "[redacted]"
 Snapshot = dict[str, Any]
@@ -124,7 +124,22 @@ def _save(entries: Sequence[Change]) -> list[Change]:
         return []
     for entry, version in zip(entries, allocate_versions(len(entries)), strict=True):
         entry.version = version
-    return Change.objects.bulk_create(entries)
+    saved = Change.objects.bulk_create(entries)
+    ChangeKey.objects.bulk_create(
+        [
+            ChangeKey(
+                version=entry.version,
+                key=key,
+                table=entry.table,
+                record_id=entry.record_id,
+                device_id=entry.device_id,
+                created=entry.operation == Operation.CREATE,
+            )
+            for entry in saved
+            for key in sorted(set(entry.scope_before) | set(entry.scope_after))
+        ]
+    )
+    return saved
 
 
 def _actor_id(actor: Any) -> int | None:
@@ -190,6 +205,34 @@ def record_delete(
         actor_id=_actor_id(actor),
     )
     return _save([entry])[0]
+
+
+@transaction.atomic
+def record_scope_moves(
+    *,
+    instances: Sequence[models.Model],
+    scope_before: frozenset[str],
+    actor: Any,
+) -> list[Change]:
+    """Record that ``instances`` changed scope keys without changing their own fields (their
+    parent moved), so devices that lose or gain them hear of it."""
+    entries = []
+    for instance in instances:
+        tracked = registry.for_model(type(instance))
+        scope_after = tracked.scope_keys(instance)
+        if scope_after != scope_before:
+            entries.append(
+                _entry(
+                    tracked=tracked,
+                    record_id=instance.pk,
+                    operation=Operation.UPDATE,
+                    diff={},
+                    scope_before=scope_before,
+                    scope_after=scope_after,
+                    actor_id=_actor_id(actor),
+                )
+            )
+    return _save(entries)
 
 
 @transaction.atomic

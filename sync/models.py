@@ -47,6 +47,42 @@ class Change(models.Model):
         return f"{self.version} {self.operation} {self.table}/{self.record_id}"
 
 
+class ChangeKey(models.Model):
+    """One scope key of a change (before or after it), so a pull finds the changes a device's
+    keys cover with one indexed range scan."""
+
+    version = models.BigIntegerField()
+    key = models.CharField(max_length=64)
+    table = models.CharField(max_length=64)
+    record_id = models.CharField(max_length=64)
+    device_id = models.CharField(max_length=64, blank=True)
+    created = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "version"])]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.key} {self.table}/{self.record_id}"
+
+
+class DeviceCheckpoint(models.Model):
+    """The scope keys a device held at a cursor it was handed, so the next pull can tell keys
+    gained (back-fill) from keys lost (revoke). With ``resume`` set it is instead a
+    continuation token of a paged initial sync: where to resume in snapshot ``version``."""
+
+    device_id = models.CharField(max_length=64)
+    version = models.BigIntegerField()
+    keys = models.JSONField(default=list)
+    resume = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["device_id", "version"])]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}@{self.version}"
+
+
 class VersionCounter(models.Model):
     """A single row whose value is the last version handed out."""
 

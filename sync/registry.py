@@ -5,15 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
+
+from sync import wire
 
 ScopeKeys = Callable[[Any], frozenset[str]]
+# The records a set of keys covers: a filter, Q() for all, or None for none.
+Coverage = Callable[[frozenset[str]], Q | None]
 
 
 def _no_scope(_: Any) -> frozenset[str]:
     return frozenset()
+
+
+def _covers_none(_: frozenset[str]) -> Q | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,53 @@ class Tracked:
     scope_keys: ScopeKeys = _no_scope
     sensitive: frozenset[str] = field(default_factory=frozenset)
     syncable: bool = True
+    covered_by: Coverage = _covers_none
+
+    @cached_property
+    def columns(self) -> tuple[wire.Column, ...]:
+        """Wire columns: the tracked fields, without timestamps Watermelon keeps itself."""
+        return tuple(wire.column_for(self.model, name) for name in self.fields)
+
+    def value_names(self) -> list[str]:
+        return ["pk", *(c.source for c in self.columns if c.many_to_many is None)]
+
+    def encode_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``.values(*value_names())`` rows as wire records (one query per many-to-many)."""
+        many = [c for c in self.columns if c.many_to_many is not None]
+        related: dict[str, dict[Any, list[str]]] = {}
+        for column in many:
+            through = getattr(self.model, column.many_to_many or "").through
+            source, target = _through_fields(through, self.model)
+            grouped: dict[Any, list[str]] = {}
+            for owner, other in (
+                through.objects.filter(**{f"{source}__in": [r["pk"] for r in rows]})
+                .order_by(target)
+                .values_list(source, target)
+            ):
+                grouped.setdefault(owner, []).append(str(other))
+            related[column.name] = grouped
+        out = []
+        for row in rows:
+            record: dict[str, Any] = {"id": str(row["pk"])}
+            for column in self.columns:
+                if column.many_to_many is None:
+                    record[column.name] = column.encode(row[column.source])
+                else:
+                    record[column.name] = column.encode(related[column.name].get(row["pk"], []))
+            out.append(record)
+        return out
+
+
+def _through_fields(through: type[models.Model], model: type[models.Model]) -> tuple[str, str]:
+    """The attnames of a through model's foreign key to ``model`` and to the other side."""
+    source = target = ""
+    for model_field in through._meta.get_fields():
+        if isinstance(model_field, models.ForeignKey):
+            if model_field.related_model is model and not source:
+                source = model_field.attname
+            else:
+                target = model_field.attname
+    return source, target
 
 
 _by_model: dict[type[models.Model], Tracked] = {}
@@ -38,8 +95,9 @@ def register(
     scope_keys: ScopeKeys = _no_scope,
     sensitive: frozenset[str] = frozenset(),
     syncable: bool = True,
+    covered_by: Coverage = _covers_none,
 ) -> Tracked:
-    entry = Tracked(model, table, fields, scope_keys, sensitive, syncable)
+    entry = Tracked(model, table, fields, scope_keys, sensitive, syncable, covered_by)
     known = _by_table.get(table)
     if known is not None and known.model is not model:
         raise ValueError(f"sync table {table!r} is already registered for {known.model!r}")
@@ -59,8 +117,20 @@ def for_table(table: str) -> Tracked | None:
     return _by_table.get(table)
 
 
+def get_table(table: str) -> Tracked:
+    try:
+        return _by_table[table]
+    except KeyError:
+        raise LookupError(f"no tracked table {table!r}") from None
+
+
 def tables() -> list[str]:
     return sorted(_by_table)
+
+
+def syncable_tables() -> list[str]:
+    """Tables devices hold, in the order an initial sync sends them."""
+    return sorted(table for table, entry in _by_table.items() if entry.syncable)
 
 
 def is_tracked(model: type[models.Model]) -> bool:

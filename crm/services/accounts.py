@@ -5,7 +5,17 @@ from typing import Any
 
 from django.db import transaction
 
-from crm.models import Account, Tag
+from crm.models import (
+    Account,
+    Asset,
+    Contact,
+    ContactPreference,
+    Interaction,
+    Promise,
+    Site,
+    Tag,
+)
+from crm.scope import account_keys
 from crm.services import records
 from server.access import Capability, has_capability, require_capability
 from server.errors import ApplicationError
@@ -71,8 +81,19 @@ def account_update(
     records.assign(account, data, allowed=ACCOUNT_FIELDS)
     if tags is not None:
         _set_tags(account, tags)
-    edit.save(actor=actor)
+    if edit.save(actor=actor) and account_keys(account) != edit.scope_before:
+        _move_children(account, scope_before=edit.scope_before, actor=actor)
     return account
+
+
+def _move_children(account: Account, *, scope_before: frozenset[str], actor: User) -> None:
+    """The account's records carry its scope keys: record that they moved with it."""
+    children: list[Any] = []
+    for model in (Site, Contact, Asset, Interaction, Promise, ContactPreference):
+        children.extend(model._default_manager.filter(account=account))
+    for child in children:
+        child.account = account  # the keys are computed from the (updated) parent
+    changelog.record_scope_moves(instances=children, scope_before=scope_before, actor=actor)
 
 
 @transaction.atomic

@@ -65,3 +65,15 @@ def test_writes_lock_rows_inside_their_own_transaction(client_for, rep):
         f"/api/v1/devices/{client.tokens['device']['id']}/revoke/", {}, format="json"
     )
     assert (patched.status_code, site.status_code, revoked.status_code) == (200, 201, 200)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pull_reads_one_repeatable_read_snapshot(client_for, rep):
+    from tests.factories import AccountFactory
+
+    AccountFactory.create(owner=rep)
+    client = client_for(rep)
+    first = client.get("/api/v1/sync/pull/")
+    second = client.get("/api/v1/sync/pull/", {"last_pulled_at": first.json()["timestamp"]})
+    assert first.status_code == second.status_code == 200
+    assert len(first.json()["changes"]["accounts"]["created"]) == 1

@@ -1,0 +1,248 @@
+"""``pull``: what a device must apply to catch up, read from one snapshot.
+
+* **Initial sync** (no cursor, or a cursor the server cannot vouch for): every record the
+  user's scope keys cover, paged by record count. Pages after the first are continuation
+  tokens (``CONTINUATION_BASE`` + checkpoint id); the last page answers with the snapshot's
+  version, so changes committed while paging arrive with the next pull.
+* **Delta**: the records whose changes since the cursor carry any key the user holds now or
+  held at the cursor, plus a back-fill of keys gained and a revocation of keys lost since then.
+  Each is sent as it is now: visible → created/updated, otherwise → deleted. Paged by version.
+* A device's own changes, stored exactly as it sent them, are not sent back to it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Q
+
+from sync import registry
+from sync.models import ChangeKey, DeviceCheckpoint, VersionCounter
+
+CONTINUATION_BASE = 2**52
+DEFAULT_PAGE_SIZE = 5000
+
+TableChanges = dict[str, list[Any]]
+
+
+@dataclass
+class PullResult:
+    changes: dict[str, TableChanges]
+    timestamp: int
+    has_more: bool
+    replacement: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "changes": self.changes,
+            "timestamp": self.timestamp,
+            "has_more": self.has_more,
+        }
+        if self.replacement:
+            body["experimentalStrategy"] = "replacement"
+        return body
+
+
+def _empty_changes() -> dict[str, TableChanges]:
+    return {
+        table: {"created": [], "updated": [], "deleted": []} for table in registry.syncable_tables()
+    }
+
+
+def _snapshot_version() -> int:
+    value = VersionCounter.objects.filter(pk=1).values_list("value", flat=True).first()
+    return int(value or 0)
+
+
+def _begin_snapshot() -> None:
+    """Make every read of this transaction see one snapshot."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+
+
+def _rows(
+    tracked: registry.Tracked, condition: Q, *, after_id: str | None, limit: int | None
+) -> list[dict[str, Any]]:
+    queryset = tracked.model._default_manager.filter(condition).order_by("pk")
+    if after_id is not None:
+        queryset = queryset.filter(pk__gt=after_id)
+    if limit is not None:
+        queryset = queryset[:limit]
+    return tracked.encode_rows(list(queryset.values(*tracked.value_names())))
+
+
+def pull(
+    *,
+    user: Any,
+    device_id: str,
+    keys: frozenset[str],
+    last_pulled_at: int | None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> PullResult:
+    """Changes for ``device_id`` since ``last_pulled_at``, seen by a user holding ``keys``.
+    Inside a caller's transaction, the caller's isolation level applies."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            _begin_snapshot()
+        if last_pulled_at is not None and last_pulled_at >= CONTINUATION_BASE:
+            checkpoint = DeviceCheckpoint.objects.filter(
+                pk=last_pulled_at - CONTINUATION_BASE, device_id=device_id
+            ).first()
+            if checkpoint is None or checkpoint.resume is None:
+                return _initial(device_id, keys, page_size, replacement=True)
+            # Only the first page of a replacement says so: WatermelonDB replaces each table
+            # present in a page, so later pages must add to it, not replace it again.
+            return _initial(
+                device_id, keys, page_size, snapshot=checkpoint.version, resume=checkpoint.resume
+            )
+        if last_pulled_at is None:
+            return _initial(device_id, keys, page_size)
+        checkpoint = DeviceCheckpoint.objects.filter(
+            device_id=device_id, version=last_pulled_at, resume__isnull=True
+        ).first()
+        if checkpoint is None:
+            # A cursor this device was never given, or one older than the retention window.
+            return _initial(device_id, keys, page_size, replacement=True)
+        return _delta(device_id, keys, frozenset(checkpoint.keys), last_pulled_at, page_size)
+
+
+def _checkpoint(
+    device_id: str, version: int, keys: frozenset[str], resume: dict[str, Any] | None
+) -> DeviceCheckpoint:
+    """Remember the keys the device holds at the cursor it is handed (or, for a continuation
+    token, where the initial sync resumes)."""
+    if resume is not None:
+        return DeviceCheckpoint.objects.create(
+            device_id=device_id, version=version, keys=sorted(keys), resume=resume
+        )
+    checkpoint, _ = DeviceCheckpoint.objects.update_or_create(
+        device_id=device_id,
+        version=version,
+        resume__isnull=True,
+        defaults={"keys": sorted(keys)},
+    )
+    return checkpoint
+
+
+def _initial(
+    device_id: str,
+    keys: frozenset[str],
+    page_size: int,
+    *,
+    snapshot: int | None = None,
+    resume: dict[str, Any] | None = None,
+    replacement: bool = False,
+) -> PullResult:
+    version = _snapshot_version() if snapshot is None else snapshot
+    tables = registry.syncable_tables()
+    start_table = int(resume["table"]) if resume else 0
+    after_id: str | None = resume.get("after") if resume else None
+    changes = _empty_changes()
+    budget = page_size
+    for index in range(start_table, len(tables)):
+        tracked = registry.get_table(tables[index])
+        condition = tracked.covered_by(keys)
+        if condition is None:
+            after_id = None
+            continue
+        rows = _rows(tracked, condition, after_id=after_id, limit=budget + 1)
+        more_here = len(rows) > budget
+        rows = rows[:budget]
+        changes[tracked.table]["created"].extend(rows)
+        budget -= len(rows)
+        if more_here or (budget == 0 and index + 1 < len(tables)):
+            next_resume = {
+                "table": index if more_here else index + 1,
+                "after": rows[-1]["id"] if more_here else None,
+            }
+            checkpoint = _checkpoint(device_id, version, keys, next_resume)
+            return PullResult(changes, CONTINUATION_BASE + checkpoint.pk, True, replacement)
+        after_id = None
+    _checkpoint(device_id, version, keys, None)
+    return PullResult(changes, version, False, replacement)
+
+
+def _delta(
+    device_id: str,
+    keys: frozenset[str],
+    keys_then: frozenset[str],
+    since: int,
+    page_size: int,
+) -> PullResult:
+    snapshot = _snapshot_version()
+    relevant = keys | keys_then
+    # The changed records, in version order, until the page is full.
+    touched: dict[tuple[str, str], set[str]] = {}
+    created_after_cursor: set[tuple[str, str]] = set()
+    version = snapshot
+    has_more = False
+    entries = (
+        ChangeKey.objects.filter(key__in=relevant, version__gt=since, version__lte=snapshot)
+        .order_by("version")
+        .values_list("version", "table", "record_id", "device_id", "created")
+    )
+    last_version = since
+    for entry_version, table, record_id, entry_device, created in entries.iterator(chunk_size=2000):
+        record = (table, record_id)
+        if record not in touched and len(touched) >= page_size and entry_version != last_version:
+            version, has_more = last_version, True
+            break
+        touched.setdefault(record, set()).add(entry_device)
+        if created:
+            created_after_cursor.add(record)
+        last_version = entry_version
+    gained, lost = keys - keys_then, keys_then - keys
+    changes = _empty_changes()
+    by_table: dict[str, set[str]] = defaultdict(set)
+    for table, record_id in touched:
+        by_table[table].add(record_id)
+    # Records only this device changed: it already holds what it sent (unless they left its
+    # scope, which the deletions below still report).
+    echoes = {record for record, devices in touched.items() if devices == {device_id}}
+    for table in registry.syncable_tables():
+        tracked = registry.get_table(table)
+        ids = by_table.get(table, set())
+        visible_condition = tracked.covered_by(keys)
+        backfill: list[dict[str, Any]] = []
+        if gained and not has_more:
+            gained_condition = tracked.covered_by(gained)
+            if gained_condition is not None:
+                backfill = _rows(tracked, gained_condition, after_id=None, limit=None)
+        backfilled = {row["id"] for row in backfill}
+        visible = (
+            _rows(tracked, visible_condition & Q(pk__in=ids), after_id=None, limit=None)
+            if ids and visible_condition is not None
+            else []
+        )
+        seen = {row["id"] for row in visible}
+        bucket = changes[table]
+        for row in visible:
+            if row["id"] in backfilled or (table, row["id"]) in echoes:
+                continue
+            kind = "created" if (table, row["id"]) in created_after_cursor else "updated"
+            bucket[kind].append(row)
+        bucket["created"].extend(backfill)
+        gone = ids - seen - backfilled
+        if lost and not has_more:
+            lost_condition = tracked.covered_by(lost)
+            if lost_condition is not None:
+                still = visible_condition if visible_condition is not None else Q(pk__in=[])
+                gone |= set(
+                    tracked.model._default_manager.filter(lost_condition)
+                    .exclude(still)
+                    .values_list("pk", flat=True)
+                )
+        bucket["deleted"].extend(sorted(str(i) for i in gone - seen - backfilled))
+    _checkpoint(device_id, version, keys if not has_more else keys_then, None)
+    return PullResult(changes, version, has_more)
+
+
+def prune_checkpoints(*, keep_after_version: int) -> int:
+    deleted, _ = DeviceCheckpoint.objects.filter(version__lt=keep_after_version).delete()
+    return deleted
