@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LOCKS := requirements/base.lock requirements/dev.lock
 PYTEST := FIELDLINE_ENV=test $(PY) -m pytest
+WATERMELON := tests/sync/watermelon
+WATERMELON_STAMP := $(WATERMELON)/node_modules/.installed
 
 .PHONY: run test test-embedded test-services lint typecheck check bench lock clean
 
@@ -16,16 +18,22 @@ $(STAMP): $(LOCKS)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes $(addprefix -r ,$(LOCKS))
 	@touch $(STAMP)
 
+# The real WatermelonDB client the sync tests drive (Node with the LokiJS adapter).
+$(WATERMELON_STAMP): $(WATERMELON)/package-lock.json
+	@command -v node >/dev/null || { echo "fieldline: node (Node.js 20+) is required for the WatermelonDB client tests: apt-get install nodejs npm" >&2; exit 1; }
+	cd $(WATERMELON) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WATERMELON_STAMP)
+
 run: $(STAMP)
 	infra/dev/run.sh
 
 test: test-embedded test-services
 
-test-embedded: $(STAMP)
+test-embedded: $(STAMP) $(WATERMELON_STAMP)
 	@echo "== leg 1: embedded default (SQLite, in-memory channel layer, local files)"
 	$(PYTEST) -m "not services"
 
-test-services: $(STAMP)
+test-services: $(STAMP) $(WATERMELON_STAMP)
 	@echo "== leg 2: real services (PostgreSQL, Redis, S3-compatible) on loopback"
 	infra/testservices/with-services.sh env FIELDLINE_EXPECT_SERVICES=1 $(PYTEST)
 

@@ -1,0 +1,100 @@
+"""A real daphne process on a fresh data directory, serving the demo data as `make run` does.
+Tests drive it over HTTP and WebSocket like devices do."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "FIELDLINE_ENV")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(base: str, method: str, path: str, body: Any = None, token: str | None = None):
+    request = urllib.request.Request(  # noqa: S310 - loopback URL built here
+        base + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {}),
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("daphne")
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+    env |= {"FIELDLINE_ENV": "dev", "FIELDLINE_DATA_DIR": str(data_dir)}
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    for command in (["migrate", "-v0"], ["seed_demo", "--scale", "small", "--seed", "3"]):
+        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, timeout=120)  # noqa: S603
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [
+            str(Path(sys.executable).parent / "daphne"),
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "server.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(data_dir / "daphne.log").open("w"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if call(base, "GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError((data_dir / "daphne.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def login(base: str, username: str, device_id: str) -> dict[str, Any]:
+    status, body = call(
+        base,
+        "POST",
+        "/api/v1/auth/login/",
+        {
+            "username": username,
+            "password": "fieldline-demo",
+            "device_id": device_id,
+            "platform": "android",
+            "app_version": "1.0.0",
+        },
+    )
+    assert status == 200, body
+    return body
