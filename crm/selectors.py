@@ -31,6 +31,9 @@ M = TypeVar("M", bound=Model)
 def _filtered[M: Model](
     filter_class: type[FilterSet], data: Mapping[str, Any], queryset: QuerySet[M]
 ) -> QuerySet[M]:
+    if not set(data) & set(filter_class.base_filters):
+        # No filter asked for: skip building the form (a hot path on every list request).
+        return queryset.filter(archived_at__isnull=True)
     filterset = filter_class(data=data, queryset=queryset)
     if not filterset.is_valid():
         raise ApplicationError(
