@@ -15,7 +15,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from mobile_api.authentication import DeviceAuthError, device_for_access_token
 from mobile_api.models import Device
-from server.realtime import device_group, user_group
+from server.access import scope_keys_for
+from server.realtime import device_group, scope_group, user_group
 
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -45,7 +46,12 @@ class DeviceConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.device = device
-        self.groups_joined = [device_group(str(device.pk)), user_group(device.user_id)]
+        keys = await database_sync_to_async(scope_keys_for)(device.user)
+        self.groups_joined = [
+            device_group(str(device.pk)),
+            user_group(device.user_id),
+            *(scope_group(key) for key in sorted(keys)),
+        ]
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

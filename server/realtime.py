@@ -24,6 +24,12 @@ def device_group(device_id: str) -> str:
     return f"device.{device_id}"
 
 
+def scope_group(key: str) -> str:
+    """The group of the sockets whose user holds scope key ``key`` (``owner:5`` ->
+    ``scope.owner.5``; group names allow no colons)."""
+    return "scope." + key.replace(":", ".")
+
+
 def send_now(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:

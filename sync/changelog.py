@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models, transaction
 
-from server import context
+from server import context, realtime
 from sync import registry
 from sync.enums import Operation
 from sync.models import Change, ChangeKey, VersionCounter
@@ -125,6 +125,7 @@ def _save(entries: Sequence[Change]) -> list[Change]:
     for entry, version in zip(entries, allocate_versions(len(entries)), strict=True):
         entry.version = version
     saved = Change.objects.bulk_create(entries)
+    _poke_on_commit({key for entry in saved for key in (*entry.scope_before, *entry.scope_after)})
     ChangeKey.objects.bulk_create(
         [
             ChangeKey(
@@ -140,6 +141,13 @@ def _save(entries: Sequence[Change]) -> list[Change]:
         ]
     )
     return saved
+
+
+def _poke_on_commit(keys: set[str]) -> None:
+    """After commit, tell the sockets of everyone holding one of ``keys`` to pull. The poke
+    carries no data: it travels through pull."""
+    for key in sorted(keys):
+        realtime.publish_on_commit(realtime.scope_group(key), "sync.poke")
 
 
 def _actor_id(actor: Any) -> int | None:

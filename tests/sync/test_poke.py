@@ -1,0 +1,64 @@
+"""After a change commits, the sockets of the users who hold its keys are told to pull."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.test import APIClient
+
+from server.asgi import application
+from tests.conftest import device_login
+from tests.factories import AccountFactory
+
+
+async def _socket(user, device_id: str) -> WebsocketCommunicator:
+    tokens = await database_sync_to_async(device_login)(APIClient(), user, device_id=device_id)
+    communicator = WebsocketCommunicator(application, f"/ws/device/?token={tokens['access']}")
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    return communicator
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_committed_change_pokes_the_owner_and_nobody_else(rep, other_rep, sales_manager):
+    account = await database_sync_to_async(AccountFactory.create)(owner=rep)
+    owner_socket = await _socket(rep, "owner-tablet")
+    other_socket = await _socket(other_rep, "other-tablet")
+
+    # when a manager renames the rep's account
+    def rename() -> int:
+        client = APIClient()
+        client.force_authenticate(sales_manager)
+        return client.patch(
+            f"/api/v1/accounts/{account.id}/", {"name": "Renamed"}, format="json"
+        ).status_code
+
+    assert await database_sync_to_async(rename)() == 200
+
+    # then the owner's device is poked, with no data, and the other rep's is not
+    assert await owner_socket.receive_json_from(timeout=5) == {"type": "sync.poke"}
+    assert await other_socket.receive_nothing(timeout=0.3)
+    await owner_socket.disconnect()
+    await other_socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_rolled_back_write_pokes_nobody(rep, finance):
+    account = await database_sync_to_async(AccountFactory.create)(owner=rep)
+    owner_socket = await _socket(rep, "owner-tablet")
+
+    def forbidden_edit() -> int:
+        client = APIClient()
+        client.force_authenticate(finance)
+        return client.patch(
+            f"/api/v1/accounts/{account.id}/", {"name": "Nope"}, format="json"
+        ).status_code
+
+    assert await database_sync_to_async(forbidden_edit)() == 403
+    await asyncio.sleep(0)
+    assert await owner_socket.receive_nothing(timeout=0.3)
+    await owner_socket.disconnect()
