@@ -8,7 +8,7 @@ from typing import TypeVar
 from django.db import models
 
 from crm.models import Account
-from crm.scope import accounts_covered_by
+from crm.scope import account_child_coverage, accounts_covered_by
 from server.access import Capability, has_capability, require_capability, scope_keys_for
 from server.errors import ApplicationError
 from server.models import User
@@ -18,18 +18,12 @@ M = TypeVar("M", bound=models.Model)
 
 
 def visible_accounts(actor: User) -> models.QuerySet[Account]:
-    condition = accounts_covered_by(scope_keys_for(actor))
-    queryset = Account.objects.all()
-    return queryset if condition is None else queryset.filter(condition)
+    return Account.objects.filter(accounts_covered_by(scope_keys_for(actor)))
 
 
 def visible_for_account[M: models.Model](model: type[M], actor: User) -> models.QuerySet[M]:
     """Records of ``model`` (which has an ``account`` foreign key) the actor may see."""
-    condition = accounts_covered_by(scope_keys_for(actor))
-    queryset = model._default_manager.all()
-    if condition is None:
-        return queryset
-    return queryset.filter(account__in=Account.objects.filter(condition).values("pk"))
+    return model._default_manager.filter(account_child_coverage(scope_keys_for(actor)))
 
 
 def can_view_sensitive(actor: User) -> bool:

@@ -51,10 +51,11 @@ def account_child_keys(record: Any) -> frozenset[str]:
     return account_keys(record.account)
 
 
-def accounts_covered_by(keys: frozenset[str]) -> Q | None:
-    """A filter on ``Account`` for the records ``keys`` cover; ``None`` means all of them."""
+def accounts_covered_by(keys: frozenset[str]) -> Q:
+    """A filter on ``Account`` for the records ``keys`` cover; an empty ``Q()`` (falsy) means
+    all of them."""
     if ORG_KEY in keys:
-        return None
+        return Q()
     by_prefix: dict[str, list[str]] = defaultdict(list)
     for key in keys:
         prefix, _, value = key.partition(":")
@@ -72,15 +73,9 @@ def reference_coverage(keys: frozenset[str]) -> Q | None:
     return Q() if REFERENCE_KEY in keys else None
 
 
-def account_coverage(keys: frozenset[str]) -> Q | None:
-    """The accounts ``keys`` cover, for the sync engine (``Q()`` for all of them)."""
+def account_child_coverage(keys: frozenset[str]) -> Q:
+    """A filter on a model with an ``account`` foreign key for the records ``keys`` cover."""
     condition = accounts_covered_by(keys)
-    return Q() if condition is None else condition
-
-
-def account_child_coverage(keys: frozenset[str]) -> Q | None:
-    """Records under the accounts ``keys`` cover."""
-    condition = accounts_covered_by(keys)
-    if condition is None:
-        return Q()
+    if not condition:
+        return condition
     return Q(account__in=Account.objects.filter(condition).values("pk"))

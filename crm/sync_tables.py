@@ -43,7 +43,7 @@ def register() -> None:
             *COMMON,
         ),
         scope_keys=scope.account_keys,
-        covered_by=scope.account_coverage,
+        covered_by=scope.accounts_covered_by,
         sensitive=SENSITIVE,
     )
     registry.register(
