@@ -7,10 +7,10 @@ from django.db.models import Q, QuerySet
 
 from crm.enums import AccountKind, InteractionKind, LifecycleStage
 from crm.models import Account, Asset, Contact, Interaction, Site
-from server.filters import DateTimeFilter, IdFilter
+from server.filters import DateTimeFilter, FilterSet, IdFilter
 
 
-class ArchivedFilterSet(django_filters.FilterSet):
+class ArchivedFilterSet(FilterSet):
     """Archived records are hidden unless ``archived=true`` (only archived) or ``all``."""
 
     archived = django_filters.ChoiceFilter(
@@ -23,9 +23,13 @@ class ArchivedFilterSet(django_filters.FilterSet):
             return queryset
         return queryset.filter(archived_at__isnull=value != "true")
 
+    @classmethod
+    def defaults(cls, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(archived_at__isnull=True)
+
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if not self.form.cleaned_data.get("archived"):
-            queryset = queryset.filter(archived_at__isnull=True)
+            queryset = self.defaults(queryset)
         return super().filter_queryset(queryset)
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db.models import F, Model, Prefetch, QuerySet
-from django_filters import FilterSet
+from django.db.models import F, Prefetch, QuerySet
 
 from crm.filters import AccountFilter, AssetFilter, ContactFilter, InteractionFilter, SiteFilter
 from crm.models import (
@@ -22,27 +21,8 @@ from crm.models import (
     Tag,
 )
 from crm.permissions import visible_accounts, visible_for_account
-from server.errors import ApplicationError
+from server.filters import apply_filters
 from server.models import User
-
-M = TypeVar("M", bound=Model)
-
-
-def _filtered[M: Model](
-    filter_class: type[FilterSet], data: Mapping[str, Any], queryset: QuerySet[M]
-) -> QuerySet[M]:
-    if not set(data) & set(filter_class.base_filters):
-        # No filter asked for: skip building the form (a hot path on every list request).
-        return queryset.filter(archived_at__isnull=True)
-    filterset = filter_class(data=data, queryset=queryset)
-    if not filterset.is_valid():
-        raise ApplicationError(
-            "invalid_filter",
-            "The list filters are invalid.",
-            fields={k: [str(m) for m in v] for k, v in filterset.errors.items()},
-        )
-    result: QuerySet[M] = filterset.qs
-    return result
 
 
 def _live_sites() -> Prefetch:
@@ -75,7 +55,7 @@ ACCOUNT_LIST_COLUMNS = (
 def account_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Account, dict[str, Any]]:
     """Visible accounts matching ``filters``, as rows of ``ACCOUNT_LIST_COLUMNS``; page them,
     then attach sites and tags with ``account_list_related``."""
-    queryset = _filtered(AccountFilter, filters, visible_accounts(actor))
+    queryset = apply_filters(AccountFilter, filters, visible_accounts(actor))
     return queryset.values(*ACCOUNT_LIST_COLUMNS)
 
 
@@ -110,22 +90,22 @@ def account_detail(account: Account) -> Account:
 
 
 def contact_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Contact]:
-    return _filtered(ContactFilter, filters, visible_for_account(Contact, actor))
+    return apply_filters(ContactFilter, filters, visible_for_account(Contact, actor))
 
 
 def site_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Site]:
-    return _filtered(SiteFilter, filters, visible_for_account(Site, actor))
+    return apply_filters(SiteFilter, filters, visible_for_account(Site, actor))
 
 
 def asset_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Asset]:
-    return _filtered(AssetFilter, filters, visible_for_account(Asset, actor))
+    return apply_filters(AssetFilter, filters, visible_for_account(Asset, actor))
 
 
 def interaction_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Interaction]:
     queryset = visible_for_account(Interaction, actor).prefetch_related(
         Prefetch("promises", queryset=Promise.objects.filter(archived_at__isnull=True))
     )
-    return _filtered(InteractionFilter, filters, queryset)
+    return apply_filters(InteractionFilter, filters, queryset)
 
 
 def interaction_detail(interaction: Interaction) -> Interaction:

@@ -7,14 +7,13 @@ import django_filters
 from django.db.models import QuerySet
 
 from server.access import Capability, require_capability
-from server.errors import ApplicationError
-from server.filters import DateTimeFilter, IdFilter
+from server.filters import DateTimeFilter, FilterSet, IdFilter, apply_filters
 from server.models import User
 from sync.enums import Operation
 from sync.models import Change
 
 
-class ChangeFilter(django_filters.FilterSet):  # type: ignore[misc]
+class ChangeFilter(FilterSet):
     table = django_filters.CharFilter()
     record_id = django_filters.CharFilter()
     operation = django_filters.ChoiceFilter(choices=Operation.choices)
@@ -32,12 +31,4 @@ class ChangeFilter(django_filters.FilterSet):  # type: ignore[misc]
 def change_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Change]:
     """The audit trail: who changed what, from which device and request. Admins only."""
     require_capability(actor, Capability.AUDIT_VIEW)
-    filterset = ChangeFilter(data=filters, queryset=Change.objects.all())
-    if not filterset.is_valid():
-        raise ApplicationError(
-            "invalid_filter",
-            "The audit filters are invalid.",
-            fields={k: [str(m) for m in v] for k, v in filterset.errors.items()},
-        )
-    result: QuerySet[Change] = filterset.qs
-    return result
+    return apply_filters(ChangeFilter, filters, Change.objects.all())
