@@ -175,14 +175,16 @@ def record_update(
     *,
     instance: models.Model,
     before: Snapshot,
+    after: Snapshot | None = None,
     scope_before: frozenset[str] | None = None,
     actor: Any,
 ) -> Change | None:
-    """Record what changed since ``before`` (a ``snapshot`` taken before the edit). Records
-    nothing and returns ``None`` when nothing changed."""
+    """Record what changed since ``before`` (a ``snapshot`` taken before the edit), up to
+    ``after`` (taken now when not given). Records nothing and returns ``None`` when nothing
+    changed."""
     tracked = registry.for_model(type(instance))
     after_scope = tracked.scope_keys(instance)
-    diff = _diff(tracked, before, snapshot(instance))
+    diff = _diff(tracked, before, snapshot(instance) if after is None else after)
     old_scope = after_scope if scope_before is None else scope_before
     if not diff and old_scope == after_scope:
         return None

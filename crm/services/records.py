@@ -48,12 +48,19 @@ class Edit:
         """Validate and save; returns False (and writes nothing) when nothing changed."""
         instance = self.instance
         instance.full_clean()
-        if changelog.snapshot(instance) == self.before:
+        edited = changelog.snapshot(instance)
+        if edited == self.before:
             return False
         instance.updated_at = timezone.now()  # type: ignore[attr-defined]
         instance.save()
+        # Many-to-many values are as just read; the fields only need the new updated_at.
+        after = {**edited, **changelog.snapshot(instance, many_to_many=False)}
         changelog.record_update(
-            instance=instance, before=self.before, scope_before=self.scope_before, actor=actor
+            instance=instance,
+            before=self.before,
+            after=after,
+            scope_before=self.scope_before,
+            actor=actor,
         )
         return True
 
