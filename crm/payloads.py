@@ -22,15 +22,20 @@ def iso(value: dt.datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+_SITE_TIMES = frozenset({"created_at", "updated_at", "archived_at"})
+
+
 def _site(row: dict[str, Any]) -> dict[str, Any]:
-    out = {name: row[name] for name in SITE_FIELDS if name not in _SITE_RENAMED}
-    out["account"] = row["account_id"]
-    for name in ("created_at", "updated_at", "archived_at"):
-        out[name] = iso(row[name])
-    return {name: out[name] for name in SITE_FIELDS}
-
-
-_SITE_RENAMED = frozenset({"account"})
+    """A ``Site.objects.values()`` row in ``SiteOutput``'s shape and field order."""
+    out: dict[str, Any] = {}
+    for name in SITE_FIELDS:
+        if name == "account":
+            out[name] = row["account_id"]
+        elif name in _SITE_TIMES:
+            out[name] = iso(row[name])
+        else:
+            out[name] = row[name]
+    return out
 
 
 def accounts(

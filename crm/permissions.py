@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from django.db import models
 
 from crm.models import Account
@@ -13,8 +11,6 @@ from server.access import Capability, has_capability, require_capability, scope_
 from server.errors import ApplicationError
 from server.models import User
 from sync.ids import is_valid_id
-
-M = TypeVar("M", bound=models.Model)
 
 
 def visible_accounts(actor: User) -> models.QuerySet[Account]:

@@ -19,29 +19,25 @@ SENSITIVE_FIELD_NAMES: set[str] = {
 }
 
 
+def _compile(names: set[str]) -> re.Pattern[str]:
+    alternatives = "|".join(sorted(re.escape(n) for n in names))
+    # Matches `name: value`, `"name": "value"`, `'name': 'value'` and `name=value`.
+    return re.compile(
+        rf"""(?i)(["']?\b(?:{alternatives})\b["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}}&]+)"""
+    )
+
+
+_pattern = _compile(SENSITIVE_FIELD_NAMES)
+
+
 def register_sensitive_fields(*names: str) -> None:
+    global _pattern
     SENSITIVE_FIELD_NAMES.update(names)
-    _pattern_cache.clear()
-
-
-_pattern_cache: dict[frozenset[str], re.Pattern[str]] = {}
-
-
-def _pattern() -> re.Pattern[str]:
-    names = frozenset(SENSITIVE_FIELD_NAMES)
-    pattern = _pattern_cache.get(names)
-    if pattern is None:
-        alternatives = "|".join(sorted(re.escape(n) for n in names))
-        # Matches `name: value`, `"name": "value"`, `'name': 'value'` and `name=value`.
-        pattern = re.compile(
-            rf"""(?i)(["']?\b(?:{alternatives})\b["']?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,}}&]+)"""
-        )
-        _pattern_cache[names] = pattern
-    return pattern
+    _pattern = _compile(SENSITIVE_FIELD_NAMES)
 
 
 def redact(text: str) -> str:
-    return _pattern().sub(r"\1'[redacted]'", text)
+    return _pattern.sub(r"\1'[redacted]'", text)
 
 
 class RedactSensitiveFilter(logging.Filter):

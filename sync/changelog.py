@@ -201,23 +201,6 @@ def record_update(
 
 
 @transaction.atomic
-def record_delete(
-    *, instance: models.Model, record_id: Any, before: Snapshot, actor: Any
-) -> Change:
-    tracked = registry.for_model(type(instance))
-    entry = _entry(
-        tracked=tracked,
-        record_id=record_id,
-        operation=Operation.DELETE,
-        diff=_diff(tracked, before, {}),
-        scope_before=tracked.scope_keys(instance),
-        scope_after=(),
-        actor_id=_actor_id(actor),
-    )
-    return _save([entry])[0]
-
-
-@transaction.atomic
 def record_scope_moves(
     *,
     instances: Sequence[models.Model],

@@ -131,7 +131,3 @@ def tables() -> list[str]:
 def syncable_tables() -> list[str]:
     """Tables devices hold, in the order an initial sync sends them."""
     return sorted(table for table, entry in _by_table.items() if entry.syncable)
-
-
-def is_tracked(model: type[models.Model]) -> bool:
-    return model in _by_model

@@ -52,10 +52,6 @@ def _check_owner(*, actor: User, owner: User | None) -> None:
         )
 
 
-def _set_tags(account: Account, tags: Sequence[Tag]) -> None:
-    account.tags.set(tags)
-
-
 @transaction.atomic
 def account_create(*, actor: User, tags: Sequence[Tag] = (), **data: Any) -> Account:
     require_capability(actor, Capability.CRM_EDIT)
@@ -65,7 +61,7 @@ def account_create(*, actor: User, tags: Sequence[Tag] = (), **data: Any) -> Acc
     records.assign(account, data, allowed=ACCOUNT_FIELDS)
     account.full_clean()
     account.save(force_insert=True)
-    _set_tags(account, tags)
+    account.tags.set(tags)
     changelog.record_create(instance=account, actor=actor)
     return account
 
@@ -80,7 +76,7 @@ def account_update(
     edit = records.Edit(account)
     records.assign(account, data, allowed=ACCOUNT_FIELDS)
     if tags is not None:
-        _set_tags(account, tags)
+        account.tags.set(tags)
     if edit.save(actor=actor) and account_keys(account) != edit.scope_before:
         _move_children(account, scope_before=edit.scope_before, actor=actor)
     return account

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
@@ -11,8 +11,6 @@ from django.utils import timezone
 from server.errors import ApplicationError
 from server.models import User
 from sync import changelog, registry
-
-M = TypeVar("M", bound=models.Model)
 
 
 def assign(instance: models.Model, data: Mapping[str, Any], *, allowed: Iterable[str]) -> None:
