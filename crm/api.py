@@ -37,12 +37,12 @@ class AccountListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         actor = actor_of(request)
         queryset = selectors.account_list(actor=actor, filters=request.query_params)
-        can_view_sensitive_ = can_view_sensitive(actor)
+        show_sensitive = can_view_sensitive(actor)
 
         def present(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             sites, tags = selectors.account_list_related([row["id"] for row in rows])
             return payloads.accounts(
-                rows, sites=sites, tags=tags, can_view_sensitive=can_view_sensitive_
+                rows, sites=sites, tags=tags, can_view_sensitive=show_sensitive
             )
 
         return paginated_response(request=request, view=self, queryset=queryset, present=present)

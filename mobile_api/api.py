@@ -157,16 +157,13 @@ class DeviceRevokeApi(APIView):
     class InputSerializer(StrictInputSerializer):
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
+    @transaction.atomic
     @extend_schema(request=InputSerializer, responses=DeviceOutput)
     def post(self, request: Request, device_id: int) -> Response:
+        actor = actor_of(request)
         data = validated(self.InputSerializer, request.data)
-        with transaction.atomic():
-            device = selectors.access_device(
-                actor=actor_of(request), device_id=device_id, for_update=True
-            )
-            services.device_revoke(
-                actor=actor_of(request), device=device, reason=data.get("reason", "")
-            )
+        device = selectors.access_device(actor=actor, device_id=device_id, for_update=True)
+        services.device_revoke(actor=actor, device=device, reason=data.get("reason", ""))
         return Response(DeviceOutput(device).data)
 
 

@@ -1,13 +1,13 @@
 """Test settings. On their own they are the embedded default; with the variables that
 ``infra/testservices`` exports they run on real PostgreSQL, Redis and S3 (the services leg)."""
 
-from server.settings import channels, database, storage
+from server.settings import channels, database, storage, tasks
 from server.settings.dev import *  # noqa: F403
 from server.settings.env import CONFIG
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+TASKS = tasks.immediate()
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "1000/min", "login_user": "1000/min"}  # noqa: F405
 
 FIELDLINE_SERVICES_LEG = bool(CONFIG.database_url)
