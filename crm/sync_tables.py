@@ -1,8 +1,16 @@
-"""The customer tables the change log tracks and devices sync, with their wire columns."""
+"""The customer tables the change log tracks and devices sync, with their wire columns, the
+writers that apply what devices push, and who wins a field both sides changed offline.
 
-from crm import models, scope
+Merge policies: account master data (name, owner, tier, stage, identifiers) is the back
+office's, so the server wins; what the person in front of the customer records (notes,
+contact details, asset plates, interactions, promises) is theirs, so the device wins."""
+
+from crm import models, scope, sync_writers
 from server.logging import register_sensitive_fields
 from sync import registry
+from sync.registry import MergePolicy
+
+CLIENT = MergePolicy.CLIENT
 
 COMMON = ("created_at", "updated_at", "archived_at")
 SENSITIVE = frozenset({"national_id", "bank_account"})
@@ -45,6 +53,8 @@ def register() -> None:
         scope_keys=scope.account_keys,
         covered_by=scope.accounts_covered_by,
         sensitive=SENSITIVE,
+        writer=sync_writers.AccountWriter(),
+        merge={"notes": CLIENT, "phone": CLIENT, "email": CLIENT, "website": CLIENT},
     )
     registry.register(
         models.Contact,
@@ -52,6 +62,8 @@ def register() -> None:
         fields=("account", "first_name", "last_name", "title", "roles", "phone", "email", *COMMON),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        writer=sync_writers.contact_writer,
+        default_merge=CLIENT,
     )
     registry.register(
         models.Site,
@@ -73,6 +85,8 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        writer=sync_writers.site_writer,
+        merge={"access_notes": CLIENT},
     )
     registry.register(
         models.Asset,
@@ -91,6 +105,8 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        writer=sync_writers.asset_writer,
+        merge={"serial_number": CLIENT, "model_name": CLIENT, "manufacturer": CLIENT},
     )
     registry.register(
         models.Interaction,
@@ -114,6 +130,8 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        writer=sync_writers.interaction_writer,
+        default_merge=CLIENT,
     )
     registry.register(
         models.Promise,
@@ -121,6 +139,8 @@ def register() -> None:
         fields=("interaction", "account", "description", "due_date", "done_at", *COMMON),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        writer=sync_writers.PromiseWriter(),
+        default_merge=CLIENT,
     )
     registry.register(
         models.ContactPreference,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import orjson
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -13,9 +16,11 @@ from server.access import scope_keys_for
 from server.api import actor_of
 from server.errors import ApplicationError
 from sync import pull as sync_pull
+from sync import push as sync_push
 from sync.schema import SCHEMA_VERSION, schema
 
 MAX_CURSOR = 2**53 - 1
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _json(body: object) -> HttpResponse:
@@ -32,6 +37,13 @@ def _cursor(raw: str | None) -> int | None:
             fields={"last_pulled_at": ["Not a cursor."]},
         )
     return int(raw)
+
+
+def _device_id(request: Request) -> str:
+    device = request_device(request)
+    if device is None:
+        raise ApplicationError("no_device", "Sync needs a device token.", status=400)
+    return str(device.pk)
 
 
 class SyncSchemaApi(APIView):
@@ -53,9 +65,7 @@ class SyncPullApi(APIView):
         responses={200: dict},
     )
     def get(self, request: Request) -> HttpResponse:
-        device = request_device(request)
-        if device is None:
-            raise ApplicationError("no_device", "Sync needs a device token.", status=400)
+        device_id = _device_id(request)
         params = request.query_params
         schema_version = params.get("schema_version", str(SCHEMA_VERSION))
         if not schema_version.isdigit() or not 1 <= int(schema_version) <= SCHEMA_VERSION:
@@ -67,8 +77,69 @@ class SyncPullApi(APIView):
         user = actor_of(request)
         result = sync_pull.pull(
             user=user,
-            device_id=str(device.pk),
+            device_id=device_id,
             keys=scope_keys_for(user),
             last_pulled_at=_cursor(params.get("last_pulled_at")),
         )
         return _json(result.as_json())
+
+
+class SyncPushApi(APIView):
+    """Apply a device's offline changes (WatermelonDB's ``pushChanges``): ``{changes,
+    lastPulledAt}``. Answers ``experimentalRejectedIds`` and our ``rejections`` with reasons;
+    a malformed or out-of-scope push is refused whole. An ``Idempotency-Key`` header makes a
+    replay return the first answer."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("last_pulled_at", int, required=False),
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False),
+        ],
+        request=dict,
+        responses={200: dict},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        device_id = _device_id(request)
+        raw = request.body
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApplicationError("invalid_push", "The body is not valid JSON.") from None
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not _IDEMPOTENCY_KEY.match(key):
+            raise ApplicationError(
+                "invalid",
+                "Idempotency-Key must be 1 to 128 letters, digits or ._:- characters.",
+                fields={"Idempotency-Key": ["Malformed."]},
+            )
+        user = actor_of(request)
+        answer = sync_push.push(
+            user=user,
+            device_id=device_id,
+            keys=scope_keys_for(user),
+            body=body,
+            last_pulled_at=_push_cursor(request, body),
+            idempotency_key=key,
+            digest=hashlib.sha256(raw).hexdigest(),
+        )
+        return _json(answer)
+
+
+def _push_cursor(request: Request, body: object) -> int | None:
+    """``lastPulledAt`` from the body, or the ``last_pulled_at`` parameter; both must agree."""
+    in_query = _cursor(request.query_params.get("last_pulled_at"))
+    in_body = body.get("lastPulledAt") if isinstance(body, dict) else None
+    if in_body is not None and (not isinstance(in_body, int) or isinstance(in_body, bool)):
+        raise ApplicationError(
+            "invalid_push",
+            "lastPulledAt must be a timestamp a pull returned.",
+            fields={"lastPulledAt": ["Not a cursor."]},
+        )
+    if in_body is not None and in_query is not None and in_body != in_query:
+        raise ApplicationError(
+            "invalid_push",
+            "lastPulledAt and last_pulled_at disagree.",
+            fields={"lastPulledAt": ["Differs from last_pulled_at."]},
+        )
+    cursor = in_query if in_body is None else _cursor(str(in_body))
+    return cursor

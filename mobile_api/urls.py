@@ -11,4 +11,5 @@ urlpatterns = [
     path("devices/<int:device_id>/revoke/", api.DeviceRevokeApi.as_view(), name="device-revoke"),
     path("sync/schema/", sync_api.SyncSchemaApi.as_view(), name="sync-schema"),
     path("sync/pull/", sync_api.SyncPullApi.as_view(), name="sync-pull"),
+    path("sync/push/", sync_api.SyncPushApi.as_view(), name="sync-push"),
 ]

@@ -32,22 +32,25 @@ class RequestContextMiddleware:
 
 
 class BodySizeLimitMiddleware:
-    """Refuses bodies over ``FIELDLINE_MAX_BODY_BYTES`` with 413 before any view parses them."""
+    """Refuses bodies over ``FIELDLINE_MAX_BODY_BYTES`` (or the path's own limit in
+    ``FIELDLINE_BODY_LIMITS``) with 413 before any view parses them."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.limit: int = settings.FIELDLINE_MAX_BODY_BYTES
+        self.limits: dict[str, int] = dict(settings.FIELDLINE_BODY_LIMITS)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method in _BODY_METHODS:
+            limit = self.limits.get(request.path, self.limit)
             declared = request.META.get("CONTENT_LENGTH") or ""
-            too_big = (declared.isdigit() and int(declared) > self.limit) or (
-                not declared.isdigit() and len(request.body) > self.limit
+            too_big = (declared.isdigit() and int(declared) > limit) or (
+                not declared.isdigit() and len(request.body) > limit
             )
             if too_big:
                 return json_error(
                     "body_too_large",
-                    f"The request body is larger than the {self.limit} byte limit.",
+                    f"The request body is larger than the {limit} byte limit.",
                     413,
                 )
         return self.get_response(request)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
@@ -24,6 +26,20 @@ from sync.models import Change, ChangeKey, VersionCounter
 
 REDACTED = "[redacted]"
 Snapshot = dict[str, Any]
+
+_collector: ContextVar[list[Change] | None] = ContextVar("changelog_collector", default=None)
+
+
+@contextmanager
+def collect() -> Iterator[list[Change]]:
+    """Gather the changes recorded inside the block (sync push uses it to tell which of the
+    changes it caused a device already holds)."""
+    collected: list[Change] = []
+    token = _collector.set(collected)
+    try:
+        yield collected
+    finally:
+        _collector.reset(token)
 
 
 def _jsonable(value: Any) -> Any:
@@ -125,6 +141,9 @@ def _save(entries: Sequence[Change]) -> list[Change]:
     for entry, version in zip(entries, allocate_versions(len(entries)), strict=True):
         entry.version = version
     saved = Change.objects.bulk_create(entries)
+    collected = _collector.get()
+    if collected is not None:
+        collected.extend(saved)
     _poke_on_commit({key for entry in saved for key in (*entry.scope_before, *entry.scope_after)})
     ChangeKey.objects.bulk_create(
         [

@@ -94,3 +94,57 @@ class VersionCounter(models.Model):
 
     def __str__(self) -> str:
         return str(self.value)
+
+
+class PushReceipt(models.Model):
+    """The answer to a push sent with an ``Idempotency-Key``: a replay gets it back and
+    applies nothing again."""
+
+    device_id = models.CharField(max_length=64)
+    key = models.CharField(max_length=128)
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the pushed body.")
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device_id", "key"], name="push_receipt_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.device_id}:{self.key}"
+
+
+class RejectedChange(models.Model):
+    """A pushed record that broke a domain rule, kept as the device sent it for someone to
+    review. A device re-pushes a rejected record at each sync until it is fixed: the open
+    rejection is then refreshed, not duplicated."""
+
+    device_id = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rejected_changes"
+    )
+    table = models.CharField(max_length=64)
+    record_id = models.CharField(max_length=64)
+    operation = models.CharField(max_length=8, choices=Operation.choices)
+    data = models.JSONField(default=dict)
+    code = models.CharField(max_length=64)
+    message = models.TextField()
+    fields = models.JSONField(default=dict)
+    attempts = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device_id", "table", "record_id"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="rejected_change_one_open",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table}/{self.record_id}: {self.code}"

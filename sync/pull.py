@@ -52,7 +52,7 @@ def _empty_changes() -> dict[str, TableChanges]:
     }
 
 
-def _snapshot_version() -> int:
+def snapshot_version() -> int:
     value = VersionCounter.objects.filter(pk=1).values_list("value", flat=True).first()
     return int(value or 0)
 
@@ -138,7 +138,7 @@ def _initial(
     resume: dict[str, Any] | None = None,
     replacement: bool = False,
 ) -> PullResult:
-    version = _snapshot_version() if snapshot is None else snapshot
+    version = snapshot_version() if snapshot is None else snapshot
     tables = registry.syncable_tables()
     start_table = int(resume["table"]) if resume else 0
     after_id: str | None = resume.get("after") if resume else None
@@ -174,7 +174,7 @@ def _delta(
     since: int,
     page_size: int,
 ) -> PullResult:
-    snapshot = _snapshot_version()
+    snapshot = snapshot_version()
     relevant = keys | keys_then
     # The changed records, in version order, until the page is full.
     touched: dict[tuple[str, str], set[str]] = {}

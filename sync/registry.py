@@ -3,10 +3,11 @@ it records, and how a record maps to scope keys. The engine knows nothing else a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import models
 from django.db.models import Q
@@ -16,6 +17,32 @@ from sync import wire
 ScopeKeys = Callable[[Any], frozenset[str]]
 # The records a set of keys covers: a filter, Q() for all, or None for none.
 Coverage = Callable[[frozenset[str]], Q | None]
+
+
+class MergePolicy(StrEnum):
+    """Who wins a field both the server and a device changed since the device's last pull."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class Writer(Protocol):
+    """How pushed records become writes: an app's adapter onto its own services, which load
+    records through the same permission functions as its REST views. ``values`` maps model
+    field names to Python values (model instances for relations, lists of them for
+    many-to-many fields). Services raise ``ApplicationError`` or ``ValidationError`` to reject
+    one record."""
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The model fields a device may write."""
+        ...
+
+    def create(self, *, actor: Any, record_id: str, values: dict[str, Any]) -> None: ...
+
+    def update(self, *, actor: Any, record_id: str, values: dict[str, Any]) -> None: ...
+
+    def delete(self, *, actor: Any, record_id: str) -> None: ...
 
 
 def _no_scope(_: Any) -> frozenset[str]:
@@ -35,6 +62,17 @@ class Tracked:
     sensitive: frozenset[str] = field(default_factory=frozenset)
     syncable: bool = True
     covered_by: Coverage = _covers_none
+    # Devices may push to this table only with a writer.
+    writer: Writer | None = None
+    merge: Mapping[str, MergePolicy] = field(default_factory=dict)
+    default_merge: MergePolicy = MergePolicy.SERVER
+
+    def merge_policy(self, field_name: str) -> MergePolicy:
+        return self.merge.get(field_name, self.default_merge)
+
+    @cached_property
+    def columns_by_name(self) -> dict[str, wire.Column]:
+        return {column.name: column for column in self.columns}
 
     @cached_property
     def columns(self) -> tuple[wire.Column, ...]:
@@ -96,8 +134,25 @@ def register(
     sensitive: frozenset[str] = frozenset(),
     syncable: bool = True,
     covered_by: Coverage = _covers_none,
+    writer: Writer | None = None,
+    merge: Mapping[str, MergePolicy] | None = None,
+    default_merge: MergePolicy = MergePolicy.SERVER,
 ) -> Tracked:
-    entry = Tracked(model, table, fields, scope_keys, sensitive, syncable, covered_by)
+    unknown = sorted(set(merge or {}) - set(fields))
+    if unknown:
+        raise ValueError(f"{table}: merge policies for untracked fields {unknown}")
+    entry = Tracked(
+        model,
+        table,
+        fields,
+        scope_keys,
+        sensitive,
+        syncable,
+        covered_by,
+        writer,
+        dict(merge or {}),
+        default_merge,
+    )
     known = _by_table.get(table)
     if known is not None and known.model is not model:
         raise ValueError(f"sync table {table!r} is already registered for {known.model!r}")

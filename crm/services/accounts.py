@@ -53,11 +53,15 @@ def _check_owner(*, actor: User, owner: User | None) -> None:
 
 
 @transaction.atomic
-def account_create(*, actor: User, tags: Sequence[Tag] = (), **data: Any) -> Account:
+def account_create(
+    *, actor: User, tags: Sequence[Tag] = (), record_id: str | None = None, **data: Any
+) -> Account:
+    """``record_id`` is the id a device gave the account offline; the server makes one
+    otherwise."""
     require_capability(actor, Capability.CRM_EDIT)
     data.setdefault("owner", actor if not has_capability(actor, Capability.CRM_VIEW_ALL) else None)
     _check_owner(actor=actor, owner=data["owner"])
-    account = Account()
+    account = records.with_id(Account(), record_id)
     records.assign(account, data, allowed=ACCOUNT_FIELDS)
     account.full_clean()
     account.save(force_insert=True)

@@ -25,8 +25,10 @@ def _validate_roles(contact: Contact) -> None:
 
 
 @transaction.atomic
-def contact_create(*, actor: User, account: Account, **data: Any) -> Contact:
-    contact = Contact(account=account)
+def contact_create(
+    *, actor: User, account: Account, record_id: str | None = None, **data: Any
+) -> Contact:
+    contact = records.with_id(Contact(account=account), record_id)
     records.assign(contact, data, allowed=CONTACT_FIELDS)
     _validate_roles(contact)
     return records.create(contact, actor=actor)

@@ -69,12 +69,13 @@ def interaction_create(
     actor: User,
     account: Account,
     promises: list[dict[str, Any]] | None = None,
+    record_id: str | None = None,
     **data: Any,
 ) -> Interaction:
     """Log an interaction by ``actor`` on a visible ``account``, with its promises."""
     require_capability(actor, Capability.CRM_LOG_INTERACTION)
     data.setdefault("occurred_at", timezone.now())
-    interaction = Interaction(account=account, author=actor)
+    interaction = records.with_id(Interaction(account=account, author=actor), record_id)
     records.assign(interaction, data, allowed=INTERACTION_FIELDS)
     _validate(interaction)
     if interaction.direction == Direction.OUTBOUND:
@@ -110,9 +111,13 @@ def interaction_archive(*, actor: User, interaction: Interaction) -> Interaction
 
 
 @transaction.atomic
-def promise_create(*, actor: User, interaction: Interaction, **data: Any) -> Promise:
+def promise_create(
+    *, actor: User, interaction: Interaction, record_id: str | None = None, **data: Any
+) -> Promise:
     require_capability(actor, Capability.CRM_LOG_INTERACTION)
-    promise = Promise(interaction=interaction, account_id=interaction.account_id)
+    promise = records.with_id(
+        Promise(interaction=interaction, account_id=interaction.account_id), record_id
+    )
     records.assign(promise, data, allowed=PROMISE_FIELDS)
     return records.create(promise, actor=actor)
 

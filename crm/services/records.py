@@ -26,6 +26,13 @@ def assign(instance: models.Model, data: Mapping[str, Any], *, allowed: Iterable
         setattr(instance, name, value)
 
 
+def with_id[M: models.Model](instance: M, record_id: str | None) -> M:
+    """Give a new record the id a device chose offline (when it sent one)."""
+    if record_id is not None:
+        instance.pk = record_id
+    return instance
+
+
 def create[M: models.Model](instance: M, *, actor: User | None) -> M:
     """Validate, insert and record ``instance``. Caller holds a transaction."""
     instance.full_clean()

@@ -73,9 +73,11 @@ def _demote_other_primary(site: Site, *, actor: User) -> None:
 
 
 @transaction.atomic
-def site_create(*, actor: User, account: Account, **data: Any) -> Site:
+def site_create(
+    *, actor: User, account: Account, record_id: str | None = None, **data: Any
+) -> Site:
     """Caller loaded ``account`` with ``access_account(for_update=True)``."""
-    site = Site(account=account)
+    site = records.with_id(Site(account=account), record_id)
     records.assign(site, data, allowed=SITE_FIELDS)
     has_primary = account.sites.filter(is_primary=True, archived_at__isnull=True).exists()
     if "is_primary" not in data and not has_primary:
@@ -151,8 +153,10 @@ def _validate_asset(asset: Asset) -> None:
 
 
 @transaction.atomic
-def asset_create(*, actor: User, account: Account, **data: Any) -> Asset:
-    asset = Asset(account=account)
+def asset_create(
+    *, actor: User, account: Account, record_id: str | None = None, **data: Any
+) -> Asset:
+    asset = records.with_id(Asset(account=account), record_id)
     records.assign(asset, data, allowed=ASSET_FIELDS)
     _validate_asset(asset)
     return records.create(asset, actor=actor)

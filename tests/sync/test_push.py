@@ -1,0 +1,573 @@
+"""Push: applying offline changes, per-field merge, rejections, idempotency and bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from crm.models import Account, Contact, Site
+from mobile_api.models import Device
+from server.enums import Role
+from sync.models import Change, RejectedChange
+from sync.push_payload import MAX_RECORDS
+from tests.factories import AccountFactory, ContactFactory, SiteFactory
+
+PULL = "/api/v1/sync/pull/"
+PUSH = "/api/v1/sync/push/"
+
+
+def _pull(client: APIClient, since: int | None = None) -> dict[str, Any]:
+    params: dict[str, Any] = {"schema_version": 1}
+    if since is not None:
+        params["last_pulled_at"] = since
+    response = client.get(PULL, params)
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _push(
+    client: APIClient, changes: dict[str, Any], since: int | None, *, key: str | None = None
+) -> Any:
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(
+        PUSH,
+        json.dumps({"changes": changes, "lastPulledAt": since}),
+        content_type="application/json",
+        **headers,
+    )
+
+
+def _ok(response: Any) -> dict[str, Any]:
+    assert response.status_code == 200, response.content
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _pulled(body: dict[str, Any], table: str) -> dict[str, dict[str, Any]]:
+    bucket = body["changes"][table]
+    return {r["id"]: r for r in (*bucket["created"], *bucket["updated"])}
+
+
+def _account_record(account: Account, **changes: Any) -> dict[str, Any]:
+    """A pushed account as WatermelonDB sends it: every column, plus ``_changed``."""
+    record: dict[str, Any] = {
+        "id": account.id,
+        "name": account.name,
+        "kind": account.kind,
+        "tier_id": account.tier_id,
+        "lifecycle_stage": account.lifecycle_stage,
+        "owner_id": account.owner_id,
+        "tag_ids": "[]",
+        "phone": account.phone,
+        "email": account.email,
+        "website": account.website,
+        "notes": account.notes,
+        "_status": "updated",
+    }
+    record.update(changes)
+    record["_changed"] = ",".join(sorted(changes))
+    return record
+
+
+def _snapshot_counts() -> tuple[int, int, int, int]:
+    return (
+        Change.objects.count(),
+        Account.objects.count(),
+        Contact.objects.count(),
+        RejectedChange.objects.count(),
+    )
+
+
+# ---- applying ------------------------------------------------------------------------------
+
+
+def test_records_created_offline_are_applied_with_their_ids_and_not_echoed(client_for, rep):
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    changes = {
+        "accounts": {
+            "created": [
+                {"id": "acc0000000000001", "name": "Boulangerie", "_status": "created"},
+            ]
+        },
+        "sites": {
+            "created": [
+                {
+                    "id": "site000000000001",
+                    "account_id": "acc0000000000001",
+                    "name": "Shop",
+                    "latitude": 45.76,
+                    "longitude": 4.83,
+                    "time_zone": "Europe/Paris",
+                }
+            ]
+        },
+        "contacts": {
+            "created": [
+                {
+                    "id": "cont000000000001",
+                    "account_id": "acc0000000000001",
+                    "first_name": "Ana",
+                    "last_name": "Roux",
+                    "roles": '["billing"]',
+                }
+            ]
+        },
+    }
+
+    body = _ok(_push(tablet, changes, cursor))
+
+    assert body["experimentalRejectedIds"] == {}
+    account = Account.objects.get(pk="acc0000000000001")
+    assert (account.name, account.owner_id) == ("Boulangerie", rep.pk)
+    site = Site.objects.get(pk="site000000000001")
+    assert (site.account_id, site.is_primary, site.latitude) == (account.id, True, 45.76)
+    assert Contact.objects.get(pk="cont000000000001").roles == ["billing"]
+    change = Change.objects.get(table="accounts", record_id=account.id)
+    device = Device.objects.get(user=rep, client_id="tablet")
+    assert (change.operation, change.actor_id, change.device_id) == (
+        "create",
+        rep.pk,
+        str(device.pk),
+    )
+    # the device already holds what it sent: its next pull does not send it back
+    echo = _pull(tablet, cursor)
+    assert "acc0000000000001" not in _pulled(echo, "accounts")
+    assert "cont000000000001" not in _pulled(echo, "contacts")
+
+
+def test_only_the_changed_columns_of_an_update_are_written(client_for, rep):
+    account = AccountFactory.create(owner=rep, name="Old", phone="111")
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    # the tablet changed the phone; its (stale) name is sent but not listed in _changed
+    record = _account_record(account, phone="222")
+    record["name"] = "Stale name"
+
+    _ok(_push(tablet, {"accounts": {"updated": [record]}}, cursor))
+
+    account.refresh_from_db()
+    assert (account.name, account.phone) == ("Old", "222")
+
+
+def test_a_field_both_sides_changed_follows_the_tables_policy(client_for, rep, make_user):
+    manager = make_user(Role.SALES_MANAGER)
+    account = AccountFactory.create(owner=rep, name="Acme", notes="v1", phone="1")
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    # the back office renames the account and rewrites the notes after the tablet's pull
+    console = client_for(manager, device_id="console")
+    response = console.patch(
+        f"/api/v1/accounts/{account.id}/", {"name": "Acme SA", "notes": "office"}, format="json"
+    )
+    assert response.status_code == 200
+
+    # the tablet, offline, changed the name, the notes and the phone
+    record = _account_record(account, name="ACME", notes="from the field", phone="2")
+    body = _ok(_push(tablet, {"accounts": {"updated": [record]}}, cursor))
+
+    # name: server wins (master data); notes: the device wins; phone: only the device changed it
+    assert body["experimentalRejectedIds"] == {}
+    account.refresh_from_db()
+    assert (account.name, account.notes, account.phone) == ("Acme SA", "from the field", "2")
+    # the merged record goes back to the tablet, which holds a name the server did not keep
+    pulled = _pulled(_pull(tablet, cursor), "accounts")[account.id]
+    assert (pulled["name"], pulled["notes"], pulled["phone"]) == ("Acme SA", "from the field", "2")
+
+
+def test_a_side_effect_of_a_push_reaches_the_pushing_device(client_for, rep):
+    account = AccountFactory.create(owner=rep)
+    first = SiteFactory.create(account=account, is_primary=True)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    new_primary = {
+        "id": "site000000000002",
+        "account_id": account.id,
+        "name": "New HQ",
+        "is_primary": True,
+        "time_zone": "Europe/Paris",
+    }
+
+    _ok(_push(tablet, {"sites": {"created": [new_primary]}}, cursor))
+
+    # the server demoted the old primary site: the tablet did not do that, so it hears of it
+    pulled = _pulled(_pull(tablet, cursor), "sites")
+    assert pulled[first.id]["is_primary"] is False
+    assert "site000000000002" not in pulled
+
+
+def test_a_delete_archives_and_an_unknown_id_is_ignored(client_for, rep):
+    contact = ContactFactory.create(account=AccountFactory.create(owner=rep))
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+
+    body = _ok(_push(tablet, {"contacts": {"deleted": [contact.id, "neverexisted0001"]}}, cursor))
+
+    assert body["experimentalRejectedIds"] == {}
+    contact.refresh_from_db()
+    assert contact.archived_at is not None
+
+
+def test_a_lost_answer_replayed_without_a_key_creates_nothing_twice(client_for, rep):
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    changes = {"accounts": {"created": [{"id": "acc0000000000009", "name": "Once"}]}}
+
+    _ok(_push(tablet, changes, cursor))
+    changes_before = Change.objects.count()
+    _ok(_push(tablet, changes, cursor))
+
+    assert Account.objects.filter(name="Once").count() == 1
+    assert Change.objects.count() == changes_before
+
+
+# ---- rejections ------------------------------------------------------------------------------
+
+
+def test_a_record_breaking_a_rule_is_rejected_alone_and_kept_for_review(client_for, rep):
+    account = AccountFactory.create(owner=rep)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    bad = {
+        "id": "cont000000000002",
+        "account_id": account.id,
+        "last_name": "Bad",
+        "roles": '["astronaut"]',
+    }
+    good = {"id": "cont000000000003", "account_id": account.id, "last_name": "Good"}
+
+    body = _ok(_push(tablet, {"contacts": {"created": [bad, good]}}, cursor))
+
+    assert body["experimentalRejectedIds"] == {"contacts": ["cont000000000002"]}
+    reason = body["rejections"]["contacts"]["cont000000000002"]
+    assert reason["code"] == "invalid" and "roles" in reason["fields"]
+    assert Contact.objects.filter(pk="cont000000000003").exists()
+    assert not Contact.objects.filter(pk="cont000000000002").exists()
+    stored = RejectedChange.objects.get(record_id="cont000000000002")
+    device = Device.objects.get(user=rep, client_id="tablet")
+    assert (stored.device_id, stored.user_id, stored.operation) == (
+        str(device.pk),
+        rep.pk,
+        "create",
+    )
+    assert stored.data["roles"] == '["astronaut"]'
+
+    # WatermelonDB pushes a rejected record again at each sync: one open rejection, counted
+    _ok(_push(tablet, {"contacts": {"created": [bad]}}, cursor))
+    stored.refresh_from_db()
+    assert stored.attempts == 2 and stored.resolved_at is None
+    # fixed on the device, it applies and the rejection is closed
+    _ok(_push(tablet, {"contacts": {"created": [{**bad, "roles": '["technical"]'}]}}, cursor))
+    stored.refresh_from_db()
+    assert stored.resolved_at is not None
+
+
+def test_a_record_depending_on_a_rejected_one_is_rejected_too(client_for, rep):
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    changes = {
+        "accounts": {"created": [{"id": "acc0000000000002", "name": "", "_status": "created"}]},
+        "sites": {
+            "created": [
+                {"id": "site000000000003", "account_id": "acc0000000000002", "name": "Depot"}
+            ]
+        },
+    }
+
+    body = _ok(_push(tablet, changes, cursor))
+
+    assert body["experimentalRejectedIds"] == {
+        "accounts": ["acc0000000000002"],
+        "sites": ["site000000000003"],
+    }
+    assert body["rejections"]["sites"]["site000000000003"]["code"] == "rejected_dependency"
+
+
+def test_a_technician_cannot_edit_accounts_from_a_device(client_for, technician, make_user):
+    dispatcher = make_user(Role.DISPATCHER)
+    account = AccountFactory.create(owner=dispatcher)
+    # a technician sees nothing of this account: pushing to it is refused whole
+    handheld = client_for(technician, device_id="handheld")
+    cursor = _pull(handheld)["timestamp"]
+    before = _snapshot_counts()
+
+    response = _push(
+        handheld, {"accounts": {"updated": [_account_record(account, name="Mine")]}}, cursor
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "out_of_scope"
+    assert _snapshot_counts() == before
+    account.refresh_from_db()
+    assert account.name != "Mine"
+
+
+def test_a_record_that_left_the_devices_scope_is_rejected_not_refused(
+    client_for, rep, other_rep, make_user
+):
+    manager = make_user(Role.SALES_MANAGER)
+    account = AccountFactory.create(owner=rep)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    # the account is given to another rep after the tablet's pull
+    console = client_for(manager, device_id="console")
+    assert (
+        console.patch(
+            f"/api/v1/accounts/{account.id}/", {"owner": other_rep.pk}, format="json"
+        ).status_code
+        == 200
+    )
+    edited = _account_record(account, phone="555")
+    fresh = {"id": "acc0000000000003", "name": "Still mine"}
+
+    body = _ok(_push(tablet, {"accounts": {"updated": [edited], "created": [fresh]}}, cursor))
+
+    assert body["experimentalRejectedIds"] == {"accounts": [account.id]}
+    assert body["rejections"]["accounts"][account.id]["code"] == "out_of_scope"
+    assert RejectedChange.objects.get(record_id=account.id).data["phone"] == "555"
+    assert Account.objects.filter(pk="acc0000000000003").exists()
+    account.refresh_from_db()
+    assert account.phone != "555"
+
+
+# ---- idempotency ---------------------------------------------------------------------------
+
+
+def test_a_replayed_idempotency_key_returns_the_first_answer_and_applies_nothing(client_for, rep):
+    account = AccountFactory.create(owner=rep, phone="1")
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    changes = {
+        "accounts": {"updated": [_account_record(account, phone="2")]},
+        "contacts": {
+            "created": [{"id": "cont000000000004", "account_id": account.id, "roles": "7"}]
+        },
+    }
+
+    first = _ok(_push(tablet, changes, cursor, key="push-1"))
+    changes_after_first = _snapshot_counts()
+    # meanwhile someone else sets the phone again; the replay must not overwrite it
+    Account.objects.filter(pk=account.pk).update(phone="3")
+    replay = _ok(_push(tablet, changes, cursor, key="push-1"))
+
+    assert replay == first
+    assert first["experimentalRejectedIds"] == {"contacts": ["cont000000000004"]}
+    assert _snapshot_counts() == changes_after_first
+    account.refresh_from_db()
+    assert account.phone == "3"
+
+
+def test_an_idempotency_key_reused_for_another_push_is_refused(client_for, rep):
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    _ok(
+        _push(
+            tablet,
+            {"accounts": {"created": [{"id": "acc0000000000004", "name": "A"}]}},
+            cursor,
+            key="k-1",
+        )
+    )
+    before = _snapshot_counts()
+
+    response = _push(
+        tablet,
+        {"accounts": {"created": [{"id": "acc0000000000005", "name": "B"}]}},
+        cursor,
+        key="k-1",
+    )
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert _snapshot_counts() == before
+
+
+# ---- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"invoices": {"created": []}}, 400, "unknown_table"),
+        (
+            {"customer_tiers": {"created": [{"id": "tier000000000001", "code": "Z"}]}},
+            403,
+            "read_only_table",
+        ),
+        ({"accounts": []}, 400, "invalid_push"),
+        ({"accounts": {"created": {}}}, 400, "invalid_push"),
+        ({"accounts": {"upserted": []}}, 400, "invalid_push"),
+        ({"accounts": {"created": ["acc"]}}, 400, "invalid_push"),
+        (
+            {"accounts": {"created": [{"id": "no spaces allowed", "name": "X"}]}},
+            400,
+            "invalid_push",
+        ),
+        ({"accounts": {"created": [{"id": "acc0000000000006", "name": 7}]}}, 400, "invalid_push"),
+        (
+            {"accounts": {"created": [{"id": "acc0000000000006", "colour": "red"}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {"accounts": {"created": [{"id": "acc0000000000006", "name": None}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {"accounts": {"created": [{"id": "acc0000000000006", "tag_ids": "[1"}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {"accounts": {"updated": [{"id": "acc0000000000006", "_changed": "shoe_size"}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {"accounts": {"updated": [{"id": "acc0000000000006", "_changed": "name"}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {
+                "accounts": {
+                    "created": [{"id": "acc0000000000006"}],
+                    "deleted": ["acc0000000000006"],
+                }
+            },
+            400,
+            "invalid_push",
+        ),
+        (
+            {"assets": {"created": [{"id": "asset00000000001", "install_date": "31/12/2020"}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {"interactions": {"created": [{"id": "int0000000000001", "occurred_at": "yesterday"}]}},
+            400,
+            "invalid_push",
+        ),
+        (
+            {"interactions": {"created": [{"id": "int0000000000001", "occurred_at": True}]}},
+            400,
+            "invalid_push",
+        ),
+    ],
+    ids=[
+        "unknown-table",
+        "read-only-table",
+        "bucket-not-object",
+        "created-not-list",
+        "unknown-bucket",
+        "record-not-object",
+        "bad-id",
+        "wrong-type",
+        "unknown-column",
+        "null-in-required-column",
+        "bad-json-column",
+        "unknown-changed-column",
+        "changed-column-missing",
+        "same-id-twice",
+        "bad-date",
+        "bad-time",
+        "boolean-as-time",
+    ],
+)
+def test_malformed_pushes_are_refused_whole(client_for, rep, changes, status, code):
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    # a valid record rides along: it must not be applied either
+    changes = {"contacts": {"created": [{"id": "cont000000000005", "first_name": "X"}]}, **changes}
+    before = _snapshot_counts()
+
+    response = _push(tablet, changes, cursor)
+
+    assert response.status_code == status, response.content
+    assert response.json()["error"]["code"] == code
+    assert _snapshot_counts() == before
+
+
+def test_references_to_records_outside_the_scope_are_refused_whole(client_for, rep, other_rep):
+    theirs = AccountFactory.create(owner=other_rep)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    before = _snapshot_counts()
+
+    response = _push(
+        tablet,
+        {
+            "accounts": {"created": [{"id": "acc0000000000007", "name": "Fine"}]},
+            "contacts": {"created": [{"id": "cont000000000006", "account_id": theirs.id}]},
+        },
+        cursor,
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "out_of_scope"
+    assert _snapshot_counts() == before
+
+
+def test_deleting_or_recreating_another_users_record_is_refused(client_for, rep, other_rep):
+    theirs = ContactFactory.create(account=AccountFactory.create(owner=other_rep))
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    before = _snapshot_counts()
+
+    deleted = _push(tablet, {"contacts": {"deleted": [theirs.id]}}, cursor)
+    recreated = _push(
+        tablet,
+        {"contacts": {"created": [{"id": theirs.id, "first_name": "Hijack"}]}},
+        cursor,
+    )
+
+    assert (deleted.status_code, recreated.status_code) == (403, 403)
+    assert _snapshot_counts() == before
+    theirs.refresh_from_db()
+    assert theirs.archived_at is None and theirs.first_name != "Hijack"
+
+
+@pytest.mark.parametrize(
+    ("body", "query", "code"),
+    [
+        (b"{not json", "", "invalid_push"),
+        (b"[]", "", "invalid_push"),
+        (b'{"changes": {}, "lastPulledAt": "yesterday"}', "", "invalid_push"),
+        (b'{"changes": {}, "lastPulledAt": 999999999}', "", "invalid_cursor"),
+        (b'{"changes": {}, "lastPulledAt": 5}', "?last_pulled_at=6", "invalid_push"),
+    ],
+    ids=[
+        "not-json",
+        "not-object",
+        "cursor-not-number",
+        "cursor-from-the-future",
+        "cursors-disagree",
+    ],
+)
+def test_malformed_bodies_and_cursors_get_400(client_for, rep, body, query, code):
+    tablet = client_for(rep, device_id="tablet")
+    _pull(tablet)
+
+    response = tablet.post(PUSH + query, body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == code
+
+
+def test_push_needs_a_device_and_a_sane_size(api_client, rep, client_for, settings):
+    api_client.force_authenticate(rep)
+    without_device = api_client.post(PUSH, {"changes": {}}, format="json")
+    assert without_device.status_code == 400
+    assert without_device.json()["error"]["code"] == "no_device"
+
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    many = [{"id": f"acc{i:013d}", "name": "X"} for i in range(MAX_RECORDS + 1)]
+    response = _push(tablet, {"accounts": {"created": many}}, cursor)
+    assert response.status_code == 413
+    assert not Account.objects.exists()
