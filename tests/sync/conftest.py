@@ -29,9 +29,8 @@ class APIClientTransport:
         body: Any | None,
         headers: Mapping[str, str],
     ) -> tuple[int, Any]:
-        extra = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
         if method == "GET":
-            response = self.client.get(path, dict(params), **extra)
+            response = self.client.get(path, dict(params), headers=dict(headers))
         else:
             query = f"?{urllib.parse.urlencode(params)}" if params else ""
             response = self.client.generic(
@@ -39,7 +38,7 @@ class APIClientTransport:
                 path + query,
                 data=json.dumps(body),
                 content_type="application/json",
-                **extra,
+                headers=dict(headers),
             )
         return response.status_code, response.json()
 

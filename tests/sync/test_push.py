@@ -32,12 +32,11 @@ def _pull(client: APIClient, since: int | None = None) -> dict[str, Any]:
 def _push(
     client: APIClient, changes: dict[str, Any], since: int | None, *, key: str | None = None
 ) -> Any:
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
     return client.post(
         PUSH,
         json.dumps({"changes": changes, "lastPulledAt": since}),
         content_type="application/json",
-        **headers,
+        headers={"Idempotency-Key": key} if key else {},
     )
 
 
