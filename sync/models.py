@@ -74,6 +74,12 @@ class DeviceCheckpoint(models.Model):
     version = models.BigIntegerField()
     keys = models.JSONField(default=list)
     resume = models.JSONField(null=True, blank=True)
+    # The cursor the device held when the sync that reached ``version`` began: its offline
+    # edits pushed with this cursor were made on data at least that new, so only server
+    # changes after it can conflict with them.
+    base = models.BigIntegerField(null=True, blank=True)
+    # A delta page the device must keep pulling from (``has_more``).
+    partial = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -118,7 +124,8 @@ class PushReceipt(models.Model):
 class RejectedChange(models.Model):
     """A pushed record that broke a domain rule, kept as the device sent it for someone to
     review. A device re-pushes a rejected record at each sync until it is fixed: the open
-    rejection is then refreshed, not duplicated."""
+    rejection is then refreshed, not duplicated. Values a server-wins merge policy overruled
+    are kept here too (``code="overruled"``, closed at once: the device has nothing to fix)."""
 
     device_id = models.CharField(max_length=64)
     user = models.ForeignKey(

@@ -108,14 +108,24 @@ def pull(
         if checkpoint is None:
             # A cursor this device was never given, or one older than the retention window.
             return _initial(device_id, keys, page_size, replacement=True)
-        return _delta(device_id, keys, frozenset(checkpoint.keys), last_pulled_at, page_size)
+        # The sync began where the device last stood, unless it is still paging through one.
+        base = checkpoint.base if checkpoint.partial else last_pulled_at
+        return _delta(
+            device_id, keys, frozenset(checkpoint.keys), last_pulled_at, page_size, base or 0
+        )
 
 
 def _checkpoint(
-    device_id: str, version: int, keys: frozenset[str], resume: dict[str, Any] | None
+    device_id: str,
+    version: int,
+    keys: frozenset[str],
+    resume: dict[str, Any] | None,
+    *,
+    base: int | None = None,
+    partial: bool = False,
 ) -> DeviceCheckpoint:
-    """Remember the keys the device holds at the cursor it is handed (or, for a continuation
-    token, where the initial sync resumes)."""
+    """Remember the keys the device holds at the cursor it is handed and the cursor its sync
+    began from (or, for a continuation token, where the initial sync resumes)."""
     if resume is not None:
         return DeviceCheckpoint.objects.create(
             device_id=device_id, version=version, keys=sorted(keys), resume=resume
@@ -124,7 +134,7 @@ def _checkpoint(
         device_id=device_id,
         version=version,
         resume__isnull=True,
-        defaults={"keys": sorted(keys)},
+        defaults={"keys": sorted(keys), "base": base, "partial": partial},
     )
     return checkpoint
 
@@ -163,7 +173,7 @@ def _initial(
             checkpoint = _checkpoint(device_id, version, keys, next_resume)
             return PullResult(changes, CONTINUATION_BASE + checkpoint.pk, True, replacement)
         after_id = None
-    _checkpoint(device_id, version, keys, None)
+    _checkpoint(device_id, version, keys, None, base=version)
     return PullResult(changes, version, False, replacement)
 
 
@@ -173,6 +183,7 @@ def _delta(
     keys_then: frozenset[str],
     since: int,
     page_size: int,
+    base: int,
 ) -> PullResult:
     snapshot = snapshot_version()
     relevant = keys | keys_then
@@ -238,7 +249,14 @@ def _delta(
                     .values_list("pk", flat=True)
                 )
         bucket["deleted"].extend(sorted(str(i) for i in gone - seen - backfilled))
-    _checkpoint(device_id, version, keys if not has_more else keys_then, None)
+    _checkpoint(
+        device_id,
+        version,
+        keys if not has_more else keys_then,
+        None,
+        base=base,
+        partial=has_more,
+    )
     return PullResult(changes, version, has_more)
 
 

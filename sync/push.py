@@ -151,6 +151,11 @@ class _Push:
             device_id=device_id, version=since, resume__isnull=True
         ).first()
         self.keys_then = frozenset(checkpoint.keys) if checkpoint is not None else None
+        # Server changes after the cursor this device's sync began from may conflict with
+        # its edits (WatermelonDB has already kept its own values for them while pulling).
+        self.base = since if checkpoint is None or checkpoint.base is None else checkpoint.base
+        # Columns whose pushed value a server-wins policy overruled, kept for review.
+        self.overruled: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.rejected: dict[str, dict[str, tuple[Rejection, Operation, dict[str, Any]]]] = {}
         self.applied: dict[str, list[str]] = defaultdict(list)
         self.exact: set[tuple[str, str]] = set()
@@ -248,12 +253,13 @@ class _Push:
     def _server_changed_fields(
         self, tracked: registry.Tracked, ids: set[str]
     ) -> dict[str, set[str]]:
-        """The fields of each record someone other than this device changed since the pull."""
+        """The fields of each record someone other than this device changed since its sync
+        began."""
         changed: dict[str, set[str]] = defaultdict(set)
         if not ids:
             return changed
         rows = (
-            Change.objects.filter(table=tracked.table, record_id__in=ids, version__gt=self.since)
+            Change.objects.filter(table=tracked.table, record_id__in=ids, version__gt=self.base)
             .exclude(device_id=self.device_id)
             .values_list("record_id", "diff")
         )
@@ -279,6 +285,7 @@ class _Push:
         names = record.changed if explicit and record.changed is not None else record.values
         values: dict[str, Any] = {}
         read_only: list[str] = []
+        overruled: dict[str, Any] = {}
         for name in sorted(names):
             column = tracked.columns_by_name[name]
             if column.field in BOOKKEEPING:
@@ -295,7 +302,9 @@ class _Push:
                 and column.field in server_changed
                 and tracked.merge_policy(column.field) is registry.MergePolicy.SERVER
             ):
-                continue  # the server's newer value stands and goes back to the device
+                # The server's newer value stands and goes back to the device.
+                overruled[name] = record.raw[name]
+                continue
             path = f"changes.{tracked.table}.{record.record_id}.{name}"
             resolved = self._resolve(column, record.values[name], path)
             if isinstance(resolved, Rejection):
@@ -317,15 +326,18 @@ class _Push:
         if exists and not values:
             self.applied[tracked.table].append(record.record_id)
             self.sent[tracked.table][record.record_id] = record.values
-            return
+            applied = True
+        else:
 
-        def write() -> None:
-            if exists:
-                writer.update(actor=self.user, record_id=record.record_id, values=values)
-            else:
-                writer.create(actor=self.user, record_id=record.record_id, values=values)
+            def write() -> None:
+                if exists:
+                    writer.update(actor=self.user, record_id=record.record_id, values=values)
+                else:
+                    writer.create(actor=self.user, record_id=record.record_id, values=values)
 
-        self._attempt(tracked, record, operation, write)
+            applied = self._attempt(tracked, record, operation, write)
+        if applied and overruled:
+            self.overruled[tracked.table][record.record_id] = overruled
 
     def _resolve(self, column: Column, value: Any, path: str) -> Any:
         """A relation column's ids as model instances the user may refer to, or a
@@ -499,6 +511,23 @@ class _Push:
             RejectedChange.objects.filter(
                 device_id=self.device_id, table=table, record_id__in=ids, resolved_at=None
             ).update(resolved_at=now)
+        RejectedChange.objects.bulk_create(
+            [
+                RejectedChange(
+                    device_id=self.device_id,
+                    user=self.user,
+                    table=table,
+                    record_id=record_id,
+                    operation=Operation.UPDATE,
+                    data={"id": record_id, **columns},
+                    code="overruled",
+                    message="The server changed these fields too; its values were kept.",
+                    resolved_at=now,
+                )
+                for table, records in self.overruled.items()
+                for record_id, columns in records.items()
+            ]
+        )
 
     def _answer(self) -> dict[str, Any]:
         return {
@@ -511,6 +540,14 @@ class _Push:
                     for record_id, (rejection, _, _) in sorted(records.items())
                 }
                 for table, records in sorted(self.rejected.items())
+            },
+            # Columns the server kept its own value for (the merged record comes back at the
+            # next pull); the device's values are kept for review.
+            "overruled": {
+                table: {
+                    record_id: sorted(columns) for record_id, columns in sorted(records.items())
+                }
+                for table, records in sorted(self.overruled.items())
             },
         }
 

@@ -171,11 +171,61 @@ def test_a_field_both_sides_changed_follows_the_tables_policy(client_for, rep, m
 
     # name: server wins (master data); notes: the device wins; phone: only the device changed it
     assert body["experimentalRejectedIds"] == {}
+    assert body["overruled"] == {"accounts": {account.id: ["name"]}}
+    kept = RejectedChange.objects.get(record_id=account.id, code="overruled")
+    assert kept.data == {"id": account.id, "name": "ACME"} and kept.resolved_at is not None
     account.refresh_from_db()
     assert (account.name, account.notes, account.phone) == ("Acme SA", "from the field", "2")
     # the merged record goes back to the tablet, which holds a name the server did not keep
     pulled = _pulled(_pull(tablet, cursor), "accounts")[account.id]
     assert (pulled["name"], pulled["notes"], pulled["phone"]) == ("Acme SA", "from the field", "2")
+
+
+def test_a_conflict_watermelon_already_resolved_while_pulling_still_follows_the_policy(
+    device_for, rep, make_user
+):
+    # WatermelonDB pulls before it pushes, and keeps its own values for the columns it changed:
+    # the push then carries the newer cursor, but the edit was made on older data.
+    manager = make_user(Role.SALES_MANAGER)
+    account = AccountFactory.create(owner=rep, name="Acme", notes="v1")
+    tablet, phone = device_for(rep, device_id="tablet"), device_for(manager, device_id="console")
+    tablet.sync()
+    phone.sync()
+    tablet.update("accounts", account.id, {"name": "From tablet", "notes": "tablet notes"})
+    phone.update("accounts", account.id, {"name": "From console", "notes": "console notes"})
+    phone.sync()
+
+    outcome = tablet.sync()
+
+    assert outcome.rejected == {}
+    account.refresh_from_db()
+    assert (account.name, account.notes) == ("From console", "tablet notes")
+    # one more round and both devices hold the merged record
+    tablet.sync()
+    phone.sync()
+    for device in (tablet, phone):
+        held = device.get("accounts", account.id)
+        assert held is not None and (held["name"], held["notes"]) == (
+            "From console",
+            "tablet notes",
+        )
+
+
+def test_an_edit_made_after_seeing_the_other_change_is_not_a_conflict(device_for, rep, make_user):
+    manager = make_user(Role.SALES_MANAGER)
+    account = AccountFactory.create(owner=rep, name="Acme")
+    tablet, console = device_for(rep, device_id="tablet"), device_for(manager, device_id="console")
+    tablet.sync()
+    console.sync()
+    console.update("accounts", account.id, {"name": "From console"})
+    console.sync()
+    tablet.sync()  # the tablet now shows the console's name
+    tablet.update("accounts", account.id, {"name": "Corrected on the tablet"})
+
+    tablet.sync()
+
+    account.refresh_from_db()
+    assert account.name == "Corrected on the tablet"
 
 
 def test_a_side_effect_of_a_push_reaches_the_pushing_device(client_for, rep):
