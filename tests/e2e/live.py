@@ -1,5 +1,9 @@
 """A real daphne process on a fresh data directory, serving the demo data as `make run` does.
-Tests drive it over HTTP and WebSocket like devices do."""
+Tests drive it over HTTP and WebSocket like devices do.
+
+On the embedded leg it runs on SQLite and the in-memory channel layer. On the services leg
+(``DATABASE_URL`` set) it runs on a fresh PostgreSQL database of its own, dropped afterwards,
+with the leg's Redis and S3."""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +26,30 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL", "FIELDLINE_ENV")
+
+
+@contextmanager
+def _database(env: dict[str, str]) -> Iterator[None]:
+    """On the services leg, point ``env`` at a new PostgreSQL database for this server."""
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        yield
+        return
+    import psycopg  # only on the services leg
+
+    name = f"live_{uuid.uuid4().hex[:12]}"
+    parts = urllib.parse.urlsplit(url)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    env["DATABASE_URL"] = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    for variable in ("REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL"):
+        if variable in os.environ:
+            env[variable] = os.environ[variable]
+    try:
+        yield
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def free_port() -> int:
@@ -47,6 +78,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("daphne")
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
     env |= {"FIELDLINE_ENV": "dev", "FIELDLINE_DATA_DIR": str(data_dir)}
+    with _database(env):
+        yield from _serve(env, data_dir)
+
+
+def _serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
     manage = [sys.executable, str(ROOT / "manage.py")]
     for command in (["migrate", "-v0"], ["seed_demo", "--scale", "small", "--seed", "3"]):
         subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, timeout=120)  # noqa: S603

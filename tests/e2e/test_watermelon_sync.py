@@ -100,3 +100,68 @@ def test_initial_sync_then_revocation_by_reassignment(server, watermelon):
     assert moved in {a["id"] for a in rep2("query", table="accounts")}
     assert moved_sites <= {s["id"] for s in rep2("query", table="sites")}
     assert rep1("local_changes") is False
+
+
+def _contact(account_id: str, last_name: str, roles: str) -> dict[str, Any]:
+    return {"account_id": account_id, "first_name": "", "last_name": last_name, "roles": roles}
+
+
+def test_offline_edits_push_merge_per_field_reject_one_record_and_revoke(server, watermelon):
+    # given rep1's tablet and phone (two devices of one user), both synced
+    tablet, token = _device(server, watermelon, "rep1", "wm-tablet")
+    phone, _ = _device(server, watermelon, "rep1", "wm-phone")
+    tablet("sync")
+    phone("sync")
+    account = sorted(tablet("query", table="accounts"), key=lambda a: a["id"])[0]
+
+    # when the tablet, offline, edits the account (name: server wins; notes: the device wins)
+    # and creates two contacts, one of them with a role that does not exist
+    tablet("update", table="accounts", id=account["id"], values={"name": "Tablet", "notes": "T"})
+    good = tablet("create", table="contacts", values=_contact(account["id"], "Roux", '["billing"]'))
+    bad = tablet("create", table="contacts", values=_contact(account["id"], "Nope", '["pilot"]'))
+    assert tablet("local_changes") is True
+    # and the phone edits the same fields and syncs first
+    phone("update", table="accounts", id=account["id"], values={"name": "Phone", "notes": "P"})
+    assert phone("sync")["pushed"] == {"accounts": {"created": 0, "updated": 1, "deleted": 0}}
+
+    result = tablet("sync")
+
+    # then the bad contact alone is rejected, with its reason
+    assert result["rejected"] == {"contacts": [bad["id"]]}
+    assert result["rejections"]["contacts"][bad["id"]]["code"] == "invalid"
+    assert result["pushed"]["contacts"]["created"] == 2
+    assert result["warnings"] == []
+    # the server merged per field: the phone's name (server wins), the tablet's notes
+    status, merged = call(server, "GET", f"/api/v1/accounts/{account['id']}/", token=token)
+    assert status == 200
+    assert (merged["name"], merged["notes"]) == ("Phone", "T")
+    status, contact = call(server, "GET", f"/api/v1/contacts/{good['id']}/", token=token)
+    assert status == 200 and contact["roles"] == ["billing"]
+    assert call(server, "GET", f"/api/v1/contacts/{bad['id']}/", token=token)[0] == 404
+
+    # and after one more round both devices hold the merged account and the good contact
+    assert tablet("sync")["warnings"] == []
+    assert phone("sync")["warnings"] == []
+    for device in (tablet, phone):
+        held = device("get", table="accounts", id=account["id"])
+        assert (held["name"], held["notes"]) == ("Phone", "T")
+        assert device("get", table="contacts", id=good["id"])["last_name"] == "Roux"
+    # the rejected contact stays a local change on the tablet, pushed again at each sync
+    assert tablet("local_changes") is True
+    assert tablet("sync")["rejected"] == {"contacts": [bad["id"]]}
+    assert phone("get", table="contacts", id=bad["id"]) is None
+    # fixed on the tablet, it goes through
+    tablet("update", table="contacts", id=bad["id"], values={"roles": '["technical"]'})
+    assert tablet("sync")["rejected"] == {}
+    assert tablet("local_changes") is False
+
+    # when a manager gives the account to rep2, both of rep1's devices lose it and its contacts
+    manager = login(server, "salesmanager", "wm-console-2")["access"]
+    rep2 = login(server, "rep2", "wm-rep2-tablet")["user"]["id"]
+    moved = call(server, "PATCH", f"/api/v1/accounts/{account['id']}/", {"owner": rep2}, manager)
+    assert moved[0] == 200
+    for device in (tablet, phone):
+        device("sync")
+        assert device("get", table="accounts", id=account["id"]) is None
+        assert device("get", table="contacts", id=good["id"]) is None
+        assert device("local_changes") is False
