@@ -24,6 +24,7 @@ def register() -> None:
         fields=("code", "name", "rank", *COMMON),
         scope_keys=scope.reference_keys,
         covered_by=scope.reference_coverage,
+        archived_field="archived_at",
     )
     registry.register(
         models.Tag,
@@ -31,6 +32,7 @@ def register() -> None:
         fields=("name", "color", *COMMON),
         scope_keys=scope.reference_keys,
         covered_by=scope.reference_coverage,
+        archived_field="archived_at",
     )
     registry.register(
         models.Account,
@@ -52,6 +54,7 @@ def register() -> None:
         ),
         scope_keys=scope.account_keys,
         covered_by=scope.accounts_covered_by,
+        archived_field="archived_at",
         sensitive=SENSITIVE,
         writer=sync_writers.AccountWriter(),
         merge={"notes": CLIENT, "phone": CLIENT, "email": CLIENT, "website": CLIENT},
@@ -62,6 +65,7 @@ def register() -> None:
         fields=("account", "first_name", "last_name", "title", "roles", "phone", "email", *COMMON),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        archived_field="archived_at",
         writer=sync_writers.contact_writer,
         default_merge=CLIENT,
     )
@@ -85,6 +89,7 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        archived_field="archived_at",
         writer=sync_writers.site_writer,
         merge={"access_notes": CLIENT},
     )
@@ -105,6 +110,7 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        archived_field="archived_at",
         writer=sync_writers.asset_writer,
         merge={"serial_number": CLIENT, "model_name": CLIENT, "manufacturer": CLIENT},
     )
@@ -130,6 +136,7 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        archived_field="archived_at",
         writer=sync_writers.interaction_writer,
         default_merge=CLIENT,
     )
@@ -139,6 +146,7 @@ def register() -> None:
         fields=("interaction", "account", "description", "due_date", "done_at", *COMMON),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        archived_field="archived_at",
         writer=sync_writers.PromiseWriter(),
         default_merge=CLIENT,
     )
@@ -158,4 +166,5 @@ def register() -> None:
         ),
         scope_keys=scope.account_child_keys,
         covered_by=scope.account_child_coverage,
+        archived_field="archived_at",
     )

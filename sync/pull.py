@@ -156,7 +156,7 @@ def _initial(
     budget = page_size
     for index in range(start_table, len(tables)):
         tracked = registry.get_table(tables[index])
-        condition = tracked.covered_by(keys)
+        condition = tracked.held_by(keys)
         if condition is None:
             after_id = None
             continue
@@ -218,10 +218,10 @@ def _delta(
     for table in registry.syncable_tables():
         tracked = registry.get_table(table)
         ids = by_table.get(table, set())
-        visible_condition = tracked.covered_by(keys)
+        visible_condition = tracked.held_by(keys)
         backfill: list[dict[str, Any]] = []
         if gained and not has_more:
-            gained_condition = tracked.covered_by(gained)
+            gained_condition = tracked.held_by(gained)
             if gained_condition is not None:
                 backfill = _rows(tracked, gained_condition, after_id=None, limit=None)
         backfilled = {row["id"] for row in backfill}
@@ -240,7 +240,7 @@ def _delta(
         bucket["created"].extend(backfill)
         gone = ids - seen - backfilled
         if lost and not has_more:
-            lost_condition = tracked.covered_by(lost)
+            lost_condition = tracked.held_by(lost)
             if lost_condition is not None:
                 still = visible_condition if visible_condition is not None else Q(pk__in=[])
                 gone |= set(

@@ -386,18 +386,18 @@ class _Push:
         return found
 
     def _note_exact(self, tracked: registry.Tracked) -> None:
-        """Which applied records the server now holds exactly as their device sent them."""
-        # Filled in by ``_attempt``/``_write``; compared once per table.
+        """Which applied records the server now holds exactly as their device sent them: every
+        column sent (a column left out may have been filled by the server) and equal."""
         ids = self.applied.get(tracked.table, [])
         if not ids:
             return
         sent = self.sent[tracked.table]
+        compared = [c for c in tracked.columns if c.field not in BOOKKEEPING]
         for record_id, row in _encoded(tracked, set(ids)).items():
             values = sent.get(record_id)
             if values is not None and all(
-                _same(column, values[column.name], row.get(column.name))
-                for column in tracked.columns
-                if column.name in values and column.field not in BOOKKEEPING
+                column.name in values and _same(column, values[column.name], row.get(column.name))
+                for column in compared
             ):
                 self.exact.add((tracked.table, record_id))
 

@@ -66,6 +66,16 @@ class Tracked:
     writer: Writer | None = None
     merge: Mapping[str, MergePolicy] = field(default_factory=dict)
     default_merge: MergePolicy = MergePolicy.SERVER
+    # Records with this field set are archived: devices do not hold them (an archive reaches
+    # them as a deletion), though they stay in scope for the REST API and for pushes.
+    archived_field: str | None = None
+
+    def held_by(self, keys: frozenset[str]) -> Q | None:
+        """The records a device whose user holds ``keys`` keeps: covered and not archived."""
+        condition = self.covered_by(keys)
+        if condition is None or self.archived_field is None:
+            return condition
+        return condition & Q(**{f"{self.archived_field}__isnull": True})
 
     def merge_policy(self, field_name: str) -> MergePolicy:
         return self.merge.get(field_name, self.default_merge)
@@ -137,6 +147,7 @@ def register(
     writer: Writer | None = None,
     merge: Mapping[str, MergePolicy] | None = None,
     default_merge: MergePolicy = MergePolicy.SERVER,
+    archived_field: str | None = None,
 ) -> Tracked:
     unknown = sorted(set(merge or {}) - set(fields))
     if unknown:
@@ -152,6 +163,7 @@ def register(
         writer,
         dict(merge or {}),
         default_merge,
+        archived_field,
     )
     known = _by_table.get(table)
     if known is not None and known.model is not model:

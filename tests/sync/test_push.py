@@ -13,6 +13,7 @@ from mobile_api.models import Device
 from server.enums import Role
 from sync.models import Change, RejectedChange
 from sync.push_payload import MAX_RECORDS
+from sync.schema import schema
 from tests.factories import AccountFactory, ContactFactory, SiteFactory
 
 PULL = "/api/v1/sync/pull/"
@@ -72,6 +73,16 @@ def _account_record(account: Account, **changes: Any) -> dict[str, Any]:
     return record
 
 
+def _full(table: str, **values: Any) -> dict[str, Any]:
+    """A created record as WatermelonDB sends it: every column, unset ones at its defaults."""
+    defaults = {"string": "", "number": 0, "boolean": False}
+    record = {
+        column["name"]: None if column["isOptional"] else defaults[column["type"]]
+        for column in schema()["tables"][table]["columns"]
+    }
+    return {**record, **values, "_status": "created", "_changed": ""}
+
+
 def _snapshot_counts() -> tuple[int, int, int, int]:
     return (
         Change.objects.count(),
@@ -107,13 +118,14 @@ def test_records_created_offline_are_applied_with_their_ids_and_not_echoed(clien
         },
         "contacts": {
             "created": [
-                {
-                    "id": "cont000000000001",
-                    "account_id": "acc0000000000001",
-                    "first_name": "Ana",
-                    "last_name": "Roux",
-                    "roles": '["billing"]',
-                }
+                _full(
+                    "contacts",
+                    id="cont000000000001",
+                    account_id="acc0000000000001",
+                    first_name="Ana",
+                    last_name="Roux",
+                    roles='["billing"]',
+                )
             ]
         },
     }
@@ -133,10 +145,12 @@ def test_records_created_offline_are_applied_with_their_ids_and_not_echoed(clien
         rep.pk,
         str(device.pk),
     )
-    # the device already holds what it sent: its next pull does not send it back
+    # the device already holds the contact exactly as the server does: it is not sent back;
+    # the account and site are, since the server filled columns the device did not send
     echo = _pull(tablet, cursor)
-    assert "acc0000000000001" not in _pulled(echo, "accounts")
     assert "cont000000000001" not in _pulled(echo, "contacts")
+    assert _pulled(echo, "accounts")["acc0000000000001"]["owner_id"] == rep.pk
+    assert _pulled(echo, "sites")["site000000000001"]["is_primary"] is True
 
 
 def test_only_the_changed_columns_of_an_update_are_written(client_for, rep):
@@ -228,6 +242,35 @@ def test_an_edit_made_after_seeing_the_other_change_is_not_a_conflict(device_for
     assert account.name == "Corrected on the tablet"
 
 
+def test_columns_the_server_fills_on_create_reach_the_device(device_for, rep):
+    tablet = device_for(rep, device_id="tablet")
+    tablet.sync()
+    account_id = tablet.create("accounts", {"name": "New lead"})
+
+    tablet.sync()
+    tablet.sync()
+
+    held = tablet.get("accounts", account_id)
+    assert held is not None and held["owner_id"] == rep.pk and held["lifecycle_stage"] == "prospect"
+
+
+def test_an_archived_record_leaves_every_device(device_for, client_for, rep):
+    contact = ContactFactory.create(account=AccountFactory.create(owner=rep))
+    tablet, phone = device_for(rep, device_id="tablet"), device_for(rep, device_id="phone")
+    tablet.sync()
+    phone.sync()
+    assert phone.get("contacts", contact.id) is not None
+
+    tablet.delete("contacts", contact.id)
+    tablet.sync()
+    phone.sync()
+
+    contact.refresh_from_db()
+    assert contact.archived_at is not None
+    assert phone.get("contacts", contact.id) is None
+    assert tablet.records("contacts") == phone.records("contacts")
+
+
 def test_a_side_effect_of_a_push_reaches_the_pushing_device(client_for, rep):
     account = AccountFactory.create(owner=rep)
     first = SiteFactory.create(account=account, is_primary=True)
@@ -246,7 +289,6 @@ def test_a_side_effect_of_a_push_reaches_the_pushing_device(client_for, rep):
     # the server demoted the old primary site: the tablet did not do that, so it hears of it
     pulled = _pulled(_pull(tablet, cursor), "sites")
     assert pulled[first.id]["is_primary"] is False
-    assert "site000000000002" not in pulled
 
 
 def test_a_delete_archives_and_an_unknown_id_is_ignored(client_for, rep):
