@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 import orjson
@@ -120,7 +119,6 @@ class SyncPushApi(APIView):
             body=body,
             last_pulled_at=_push_cursor(request, body),
             idempotency_key=key,
-            digest=hashlib.sha256(raw).hexdigest(),
         )
         return _json(answer)
 

@@ -94,6 +94,11 @@ class HttpTransport:
 class PushOutcome:
     rejected: dict[str, list[str]] = field(default_factory=dict)
     rejections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Columns of pushed records the server kept its own value for.
+    overruled: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    pushed: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    # The answer is that of an earlier push whose answer was lost (same key, same changes).
+    replayed: bool = False
 
 
 class SyncClient:
@@ -105,8 +110,9 @@ class SyncClient:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {}
         self.last_pulled_at: int | None = None
         self.pulls = 0
-        # A push whose answer was lost is sent again with the same key.
-        self._pending_key: str | None = None
+        # A push whose answer was lost is sent again with the same key, if its changes are
+        # still the same (otherwise it is a new push).
+        self._pending: tuple[str, dict[str, dict[str, list[Any]]]] | None = None
 
     # ---- local writes, as an app makes them --------------------------------------------------
 
@@ -181,8 +187,9 @@ class SyncClient:
         changes = self._local_changes()
         if not any(any(bucket.values()) for bucket in changes.values()):
             return PushOutcome()
-        key = self._pending_key or secrets.token_hex(16)
-        self._pending_key = key
+        replay = self._pending is not None and self._pending[1] == changes
+        key = self._pending[0] if replay and self._pending else secrets.token_hex(16)
+        self._pending = (key, changes)
         status, body = self.transport(
             "POST",
             PUSH_PATH,
@@ -191,14 +198,20 @@ class SyncClient:
             headers={"Idempotency-Key": key},
         )
         if status != 200:
-            self._pending_key = None
+            self._pending = None
             raise SyncError(status, body)
         if lose_answer:
             raise LostAcknowledgement
-        self._pending_key = None
+        self._pending = None
         rejected: dict[str, list[str]] = body.get("experimentalRejectedIds") or {}
         self._mark_synced(changes, rejected)
-        return PushOutcome(rejected, body.get("rejections") or {})
+        return PushOutcome(
+            rejected,
+            body.get("rejections") or {},
+            body.get("overruled") or {},
+            changes,
+            replayed=replay,
+        )
 
     # ---- applying pulls and pushes ----------------------------------------------------------
 

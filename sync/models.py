@@ -108,7 +108,7 @@ class PushReceipt(models.Model):
 
     device_id = models.CharField(max_length=64)
     key = models.CharField(max_length=128)
-    digest = models.CharField(max_length=64, help_text="SHA-256 of the pushed body.")
+    digest = models.CharField(max_length=64, help_text="SHA-256 of the pushed changes.")
     response = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 

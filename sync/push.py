@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import functools
 import graphlib
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -68,12 +70,12 @@ def push(
     body: Any,
     last_pulled_at: int | None,
     idempotency_key: str | None = None,
-    digest: str = "",
 ) -> dict[str, Any]:
     """Apply ``body`` for ``user`` on ``device_id`` and answer WatermelonDB's push response
     (``experimentalRejectedIds``) plus ``rejections``: ``{table: {id: {code, message,
     fields}}}``."""
     tables = parse(body)
+    digest = _digest(body)
     context.bind_device(device_id)
     try:
         with transaction.atomic():
@@ -94,6 +96,12 @@ def push(
     except _ReplayRace:
         # The same push, sent twice at once: ours is rolled back, theirs is the answer.
         return _stored_answer(device_id, idempotency_key, digest) or {}
+
+
+def _digest(body: dict[str, Any]) -> str:
+    """What a replay must repeat: the changes. A device that pulled again before retrying a
+    push whose answer it lost sends the same changes with a newer ``lastPulledAt``."""
+    return hashlib.sha256(orjson.dumps(body["changes"], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _stored_answer(device_id: str, key: str | None, digest: str) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('device_id', models.CharField(max_length=64)),
                 ('key', models.CharField(max_length=128)),
-                ('digest', models.CharField(help_text='SHA-256 of the pushed body.', max_length=64)),
+                ('digest', models.CharField(help_text='SHA-256 of the pushed changes.', max_length=64)),
                 ('response', models.JSONField()),
                 ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
