@@ -4,6 +4,8 @@ variable so services record them without every caller passing them along."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
@@ -40,3 +42,13 @@ def end(token: object) -> None:
 
 def bind_device(device_id: str | None) -> None:
     _current.set(replace(current(), device_id=device_id))
+
+
+@contextmanager
+def device(device_id: str) -> Iterator[None]:
+    """Record the writes of the block as made from ``device_id``."""
+    token = _current.set(replace(current(), device_id=device_id))
+    try:
+        yield
+    finally:
+        _current.reset(token)

@@ -96,18 +96,18 @@ def allocate_versions(count: int) -> range:
     counter row stays locked until it ends."""
     if not connection.in_atomic_block:
         raise RuntimeError("versions must be allocated inside a transaction")
+    table = VersionCounter._meta.db_table
     with connection.cursor() as cursor:
+        # One statement whether or not the row exists yet, so two first writers cannot both
+        # try to insert it.
         cursor.execute(
-            f"UPDATE {VersionCounter._meta.db_table} SET value = value + %s "  # noqa: S608
-            "WHERE id = 1 RETURNING value",
+            f"INSERT INTO {table} (id, value) VALUES (1, %s) "  # noqa: S608
+            f"ON CONFLICT (id) DO UPDATE SET value = {table}.value + excluded.value "
+            "RETURNING value",
             [count],
         )
         row = cursor.fetchone()
-        if row is None:
-            VersionCounter.objects.create(id=1, value=count)
-            last = count
-        else:
-            last = int(row[0])
+    last = int(row[0])
     return range(last - count + 1, last + 1)
 
 
@@ -244,6 +244,28 @@ def record_scope_moves(
                     actor_id=_actor_id(actor),
                 )
             )
+    return _save(entries)
+
+
+@transaction.atomic
+def record_resend(*, instances: Sequence[models.Model], actor: Any) -> list[Change]:
+    """Record that devices must receive ``instances`` again though nothing in them changed
+    (a device pushed values a merge did not keep, and holds them since)."""
+    entries = []
+    for instance in instances:
+        tracked = registry.for_model(type(instance))
+        keys = tracked.scope_keys(instance)
+        entries.append(
+            _entry(
+                tracked=tracked,
+                record_id=instance.pk,
+                operation=Operation.UPDATE,
+                diff={},
+                scope_before=keys,
+                scope_after=keys,
+                actor_id=_actor_id(actor),
+            )
+        )
     return _save(entries)
 
 

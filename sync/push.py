@@ -7,10 +7,13 @@ loaders as REST, in a savepoint of its own: a record that breaks a domain rule i
 itself, kept as the device sent it (``RejectedChange``) and reported back, and the rest applies.
 
 * **Per-field merge.** For a record the device updated, the columns its ``_changed`` names are
-  written, except those the server changed after ``lastPulledAt`` (by anyone but this device)
-  where the table's policy for that field is ``server``.
+  written, except those the server changed (by anyone but this device) after the cursor the
+  device's sync began from, where the table's policy for that field is ``server``; the values
+  so overruled are reported and kept for review. (WatermelonDB pulls before it pushes and
+  keeps its own values for what it changed, so ``lastPulledAt`` is already past the other
+  side's change: the checkpoint of that cursor remembers where the sync began.)
 * **Scope.** A record, or a record referred to, that exists but is outside the user's scope is
-  bad input (403), unless it was inside the scope the device held at ``lastPulledAt`` (it left
+  bad input (403), unless it was inside the scope the device held when its sync began (it left
   since): then only that record is rejected, with its data kept.
 * **Echoes.** Pull does not send a device the changes it made. The changes a push records
   count as the device's own only for the records the server now holds exactly as the device
@@ -76,9 +79,8 @@ def push(
     fields}}}``."""
     tables = parse(body)
     digest = _digest(body)
-    context.bind_device(device_id)
     try:
-        with transaction.atomic():
+        with context.device(device_id), transaction.atomic():
             stored = _stored_answer(device_id, idempotency_key, digest)
             if stored is not None:
                 return stored
@@ -149,19 +151,25 @@ def _table_of(model: type[models.Model] | None) -> str | None:
         return None
 
 
+def _checkpoint(device_id: str, version: int) -> DeviceCheckpoint | None:
+    return DeviceCheckpoint.objects.filter(
+        device_id=device_id, version=version, resume__isnull=True
+    ).first()
+
+
 class _Push:
     def __init__(self, user: Any, device_id: str, keys: frozenset[str], since: int) -> None:
         self.user = user
         self.device_id = device_id
         self.keys = keys
-        self.since = since
-        checkpoint = DeviceCheckpoint.objects.filter(
-            device_id=device_id, version=since, resume__isnull=True
-        ).first()
-        self.keys_then = frozenset(checkpoint.keys) if checkpoint is not None else None
-        # Server changes after the cursor this device's sync began from may conflict with
-        # its edits (WatermelonDB has already kept its own values for them while pulling).
+        checkpoint = _checkpoint(device_id, since)
+        # The device's edits were made on data as of the cursor its sync began from:
+        # WatermelonDB pulls before it pushes, keeping its own values for what it changed. So
+        # server changes after that base may conflict with them, and what was in the device's
+        # scope then may have been edited.
         self.base = since if checkpoint is None or checkpoint.base is None else checkpoint.base
+        at_base = _checkpoint(device_id, self.base) or checkpoint
+        self.keys_then = frozenset(at_base.keys) if at_base is not None else None
         # Columns whose pushed value a server-wins policy overruled, kept for review.
         self.overruled: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.rejected: dict[str, dict[str, tuple[Rejection, Operation, dict[str, Any]]]] = {}
@@ -171,6 +179,11 @@ class _Push:
         # The decoded values of each applied record, to compare with what the server holds.
         self.sent: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.visible_cache: dict[tuple[type[models.Model], Any], models.Model] = {}
+        self.open_rejections = set(
+            RejectedChange.objects.filter(device_id=device_id, resolved_at=None).values_list(
+                "table", "record_id"
+            )
+        )
 
     def run(self, tables: list[TablePush]) -> dict[str, Any]:
         ordered = _dependency_order(tables)
@@ -194,12 +207,12 @@ class _Push:
         }
 
     def _was_visible(self, tracked: registry.Tracked, record_id: str) -> bool:
-        """Whether the record was in the scope the device held at ``lastPulledAt``: its keys
+        """Whether the record was in the scope the device held when its sync began: its keys
         then are those before its first change since, or its keys now if none."""
         if self.keys_then is None:
             return False
         first_since = (
-            Change.objects.filter(table=tracked.table, record_id=record_id, version__gt=self.since)
+            Change.objects.filter(table=tracked.table, record_id=record_id, version__gt=self.base)
             .order_by("version")
             .values_list("scope_before", flat=True)
             .first()
@@ -211,10 +224,14 @@ class _Push:
             keys_at_cursor = tracked.scope_keys(instance)
         return bool(keys_at_cursor & self.keys_then)
 
-    def _outside_scope(self, tracked: registry.Tracked, record_id: str, path: str) -> Rejection:
+    def _outside_scope(
+        self, tracked: registry.Tracked, record_id: str, path: str, pushed: tuple[str, str]
+    ) -> Rejection:
         """The rejection of a record (or reference) outside the user's scope, when it left it
-        since the device's last pull; otherwise the push is refused."""
-        if self._was_visible(tracked, record_id):
+        since the device's sync began, or when the pushed record was already rejected for it
+        (a device pushes a rejected record again at each sync); otherwise the push is
+        refused."""
+        if pushed in self.open_rejections or self._was_visible(tracked, record_id):
             return Rejection(
                 "out_of_scope", f"{tracked.table} {record_id} is no longer in your scope."
             )
@@ -245,7 +262,8 @@ class _Push:
             operation = Operation.CREATE if record.record_id in created else Operation.UPDATE
             if record.record_id in existing and record.record_id not in visible:
                 path = f"changes.{tracked.table}.{operation}d.{record.record_id}"
-                rejection = self._outside_scope(tracked, record.record_id, path)
+                pushed = (tracked.table, record.record_id)
+                rejection = self._outside_scope(tracked, record.record_id, path, pushed)
                 self._reject(tracked, record, operation, rejection)
                 continue
             self._write(
@@ -314,7 +332,8 @@ class _Push:
                 overruled[name] = record.raw[name]
                 continue
             path = f"changes.{tracked.table}.{record.record_id}.{name}"
-            resolved = self._resolve(column, record.values[name], path)
+            pushed = (tracked.table, record.record_id)
+            resolved = self._resolve(column, record.values[name], path, pushed)
             if isinstance(resolved, Rejection):
                 self._reject(tracked, record, operation, resolved)
                 return
@@ -347,7 +366,7 @@ class _Push:
         if applied and overruled:
             self.overruled[tracked.table][record.record_id] = overruled
 
-    def _resolve(self, column: Column, value: Any, path: str) -> Any:
+    def _resolve(self, column: Column, value: Any, path: str, pushed: tuple[str, str]) -> Any:
         """A relation column's ids as model instances the user may refer to, or a
         ``Rejection``; other values as they are."""
         if column.target is None or value is None:
@@ -355,14 +374,16 @@ class _Push:
         if column.many_to_many is not None:
             instances = []
             for item in value:
-                resolved = self._instance(column.target, item, path)
+                resolved = self._instance(column.target, item, path, pushed)
                 if isinstance(resolved, Rejection):
                     return resolved
                 instances.append(resolved)
             return instances
-        return self._instance(column.target, value, path)
+        return self._instance(column.target, value, path, pushed)
 
-    def _instance(self, model: type[models.Model], pk: Any, path: str) -> models.Model | Rejection:
+    def _instance(
+        self, model: type[models.Model], pk: Any, path: str, pushed: tuple[str, str]
+    ) -> models.Model | Rejection:
         cached = self.visible_cache.get((model, pk))
         if cached is not None:
             return cached
@@ -387,7 +408,7 @@ class _Push:
                         "rejected_dependency", f"{path}: {table} {pk} was rejected in this push."
                     )
                 if model._default_manager.filter(pk=pk).exists():
-                    return self._outside_scope(tracked, pk, path)
+                    return self._outside_scope(tracked, pk, path, pushed)
         if found is None:
             return missing
         self.visible_cache[(model, pk)] = found
@@ -429,7 +450,8 @@ class _Push:
             record = Incoming(record_id, {"id": record_id}, {}, None)
             if record_id not in visible:
                 path = f"changes.{tracked.table}.deleted.{record_id}"
-                rejection = self._outside_scope(tracked, record_id, path)
+                pushed = (tracked.table, record_id)
+                rejection = self._outside_scope(tracked, record_id, path, pushed)
                 self._reject(tracked, record, Operation.DELETE, rejection)
                 continue
             delete = functools.partial(writer.delete, actor=self.user, record_id=record_id)
@@ -478,7 +500,16 @@ class _Push:
 
     def _flag_echoes(self) -> None:
         """Changes this push recorded for anything but a record now held exactly as sent are
-        not echoes: the pull must send them back to this device."""
+        not echoes: the pull must send them back to this device. A record held otherwise
+        than sent that this push did not change (a merge kept every server value) is
+        recorded as to be sent again."""
+        changed = {(change.table, change.record_id) for change in self.recorded}
+        for table, ids in self.applied.items():
+            stale = [i for i in ids if (table, i) not in self.exact and (table, i) not in changed]
+            if stale:
+                model = registry.get_table(table).model
+                instances = list(model._default_manager.filter(pk__in=stale))
+                self.recorded += changelog.record_resend(instances=instances, actor=self.user)
         versions = [
             change.version
             for change in self.recorded

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from crm import services
 from crm.models import Account, Contact, Site
 from mobile_api.models import Device
 from server.enums import Role
@@ -306,7 +307,15 @@ def test_a_delete_archives_and_an_unknown_id_is_ignored(client_for, rep):
 def test_a_lost_answer_replayed_without_a_key_creates_nothing_twice(client_for, rep):
     tablet = client_for(rep, device_id="tablet")
     cursor = _pull(tablet)["timestamp"]
-    changes = {"accounts": {"created": [{"id": "acc0000000000009", "name": "Once"}]}}
+    record = _full(
+        "accounts",
+        id="acc0000000000009",
+        name="Once",
+        owner_id=rep.pk,
+        kind="company",
+        lifecycle_stage="prospect",
+    )
+    changes = {"accounts": {"created": [record]}}
 
     _ok(_push(tablet, changes, cursor))
     changes_before = Change.objects.count()
@@ -662,3 +671,58 @@ def test_push_needs_a_device_and_a_sane_size(api_client, rep, client_for, settin
     response = _push(tablet, {"accounts": {"created": many}}, cursor)
     assert response.status_code == 413
     assert not Account.objects.exists()
+
+
+def test_a_record_created_under_an_account_that_left_is_rejected_not_refused(
+    device_for, rep, other_rep, make_user
+):
+    manager = make_user(Role.SALES_MANAGER)
+    account = AccountFactory.create(owner=other_rep)
+    tablet = device_for(other_rep, device_id="tablet")
+    tablet.sync()
+    services.account_update(actor=manager, account=Account.objects.get(pk=account.pk), owner=rep)
+    contact_id = tablet.create(
+        "contacts", {"account_id": account.id, "last_name": "Late", "roles": "[]"}
+    )
+
+    outcome = tablet.sync()
+
+    assert outcome.rejected == {"contacts": [contact_id]}
+    assert outcome.rejections["contacts"][contact_id]["code"] == "out_of_scope"
+    assert not Contact.objects.filter(pk=contact_id).exists()
+
+
+def test_a_device_whose_only_change_was_overruled_gets_the_server_value_back(device_for, rep):
+    account = AccountFactory.create(owner=rep, name="Acme")
+    tablet, phone = device_for(rep, device_id="tablet"), device_for(rep, device_id="phone")
+    tablet.sync()
+    phone.sync()
+    tablet.update("accounts", account.id, {"name": "From tablet"})
+    phone.update("accounts", account.id, {"name": "From phone"})
+    tablet.sync()
+
+    outcome = phone.sync()
+    phone.sync()
+
+    assert outcome.overruled == {"accounts": {account.id: ["name"]}}
+    held = phone.get("accounts", account.id)
+    assert held is not None and held["name"] == "From tablet"
+
+
+def test_a_record_rejected_as_out_of_scope_is_rejected_again_not_refused(
+    device_for, rep, other_rep, make_user
+):
+    # WatermelonDB pushes a rejected record at every sync: by then its account left the
+    # scope the device held when that sync began, yet it is the same record, not an attack
+    manager = make_user(Role.SALES_MANAGER)
+    account = AccountFactory.create(owner=other_rep)
+    tablet = device_for(other_rep, device_id="tablet")
+    tablet.sync()
+    services.account_update(actor=manager, account=Account.objects.get(pk=account.pk), owner=rep)
+    contact_id = tablet.create("contacts", {"account_id": account.id, "last_name": "Late"})
+    tablet.sync()
+
+    again = tablet.sync()
+
+    assert again.rejected == {"contacts": [contact_id]}
+    assert RejectedChange.objects.get(record_id=contact_id).attempts == 2
