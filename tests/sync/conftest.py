@@ -10,8 +10,55 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from server.access import scope_keys_for
+from server.errors import ApplicationError
 from server.models import User
-from sync.client import SyncClient
+from sync import pull as sync_pull
+from sync import push as sync_push
+from sync.client import PULL_PATH, SyncClient
+
+
+class DirectTransport:
+    """``sync.client.Transport`` straight onto the sync functions (no HTTP, no sign-in), for
+    property tests that run thousands of syncs. HTTP handling is covered elsewhere."""
+
+    def __init__(self, user: User, device_id: str, *, page_size: int = 5000) -> None:
+        self.user = user
+        self.device_id = device_id
+        self.page_size = page_size
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str],
+        body: Any | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, Any]:
+        keys = scope_keys_for(self.user)
+        try:
+            if path == PULL_PATH:
+                since = params.get("last_pulled_at")
+                result = sync_pull.pull(
+                    user=self.user,
+                    device_id=self.device_id,
+                    keys=keys,
+                    last_pulled_at=int(since) if since else None,
+                    page_size=self.page_size,
+                )
+                return 200, json.loads(json.dumps(result.as_json()))
+            answer = sync_push.push(
+                user=self.user,
+                device_id=self.device_id,
+                keys=keys,
+                body=json.loads(json.dumps(body)),
+                last_pulled_at=(body or {}).get("lastPulledAt"),
+                idempotency_key=headers.get("Idempotency-Key"),
+            )
+            return 200, answer
+        except ApplicationError as error:
+            return error.status, {"error": {"code": error.code, "message": error.message}}
 
 
 class APIClientTransport:
