@@ -218,7 +218,8 @@ class ConvergenceTests(TestCase):
 
         for name, device in world.devices.items():
             user = world.users[name]
-            rejected = final[name].rejected if final[name] else {}
+            outcome = final[name]
+            rejected = outcome.rejected if outcome is not None else {}
             for table in registry.syncable_tables():
                 local = device.tables.get(table, {})
                 synced = {
