@@ -53,6 +53,10 @@ class SyncError(Exception):
 class LostAcknowledgement(Exception):
     """The server got the push but its answer never reached the device (simulated)."""
 
+    def __init__(self, pushed: dict[str, dict[str, list[Any]]]) -> None:
+        super().__init__("the push's answer was lost")
+        self.pushed = pushed
+
 
 class HttpTransport:
     """JSON over HTTP with a device's access token (standard library only)."""
@@ -201,7 +205,7 @@ class SyncClient:
             self._pending = None
             raise SyncError(status, body)
         if lose_answer:
-            raise LostAcknowledgement
+            raise LostAcknowledgement(changes)
         self._pending = None
         rejected: dict[str, list[str]] = body.get("experimentalRejectedIds") or {}
         self._mark_synced(changes, rejected)
