@@ -114,6 +114,8 @@ class SyncClient:
         self.tables: dict[str, dict[str, dict[str, Any]]] = {}
         self.last_pulled_at: int | None = None
         self.pulls = 0
+        # Whether the last pull was a replacement sync (the server could not send a delta).
+        self.replaced = False
         # A push whose answer was lost is sent again with the same key, if its changes are
         # still the same (otherwise it is a new push).
         self._pending: tuple[str, dict[str, dict[str, list[Any]]]] | None = None
@@ -173,6 +175,7 @@ class SyncClient:
 
     def pull(self) -> None:
         cursor = self.last_pulled_at
+        self.replaced = False
         while True:
             params = {"schema_version": str(self.schema_version)}
             if cursor is not None:
@@ -181,6 +184,7 @@ class SyncClient:
             if status != 200:
                 raise SyncError(status, body)
             self._apply(body)
+            self.replaced = self.replaced or body.get("experimentalStrategy") == "replacement"
             self.pulls += 1
             cursor = int(body["timestamp"])
             if not body.get("has_more"):

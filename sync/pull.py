@@ -258,8 +258,3 @@ def _delta(
         partial=has_more,
     )
     return PullResult(changes, version, has_more)
-
-
-def prune_checkpoints(*, keep_after_version: int) -> int:
-    deleted, _ = DeviceCheckpoint.objects.filter(version__lt=keep_after_version).delete()
-    return deleted

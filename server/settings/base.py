@@ -6,6 +6,11 @@ from typing import Any
 from server.settings.env import BASE_DIR, CONFIG
 
 DATA_DIR = CONFIG.data_dir
+
+# Sync keeps what a delta pull needs (change keys, device checkpoints, push receipts) this
+# long; a device whose cursor is older gets a replacement sync. The change log itself is the
+# audit trail and is kept.
+SYNC_RETENTION_DAYS = CONFIG.sync_retention_days
 MEDIA_ROOT = DATA_DIR / "media"
 STATIC_ROOT = DATA_DIR / "static"
 STATIC_URL = "/static/"

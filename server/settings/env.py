@@ -47,6 +47,7 @@ class Config:
     fcm_project_id: str | None
     fcm_endpoint_base: str | None
     log_level: str
+    sync_retention_days: int
 
 
 class ConfigurationError(SystemExit):
@@ -89,6 +90,7 @@ def read_config() -> Config:
         fcm_project_id=_optional(env, "FCM_PROJECT_ID"),
         fcm_endpoint_base=_optional(env, "FCM_ENDPOINT_BASE"),
         log_level=env.str("LOG_LEVEL", default="INFO"),
+        sync_retention_days=env.int("SYNC_RETENTION_DAYS", default=30),
     )
 
 
