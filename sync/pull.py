@@ -7,6 +7,8 @@
 * **Delta**: the records whose changes since the cursor carry any key the user holds now or
   held at the cursor, plus a back-fill of keys gained and a revocation of keys lost since then.
   Each is sent as it is now: visible → created/updated, otherwise → deleted. Paged by version.
+  A back-fill larger than the page (a user given a whole region) rebuilds the device instead:
+  a paged replacement sync.
 * A device's own changes, stored exactly as it sent them, are not sent back to it.
 """
 
@@ -177,6 +179,33 @@ def _initial(
     return PullResult(changes, version, False, replacement)
 
 
+def _newly_held(
+    tracked: registry.Tracked, gained: frozenset[str], keys_then: frozenset[str]
+) -> Q | None:
+    """The records the gained keys bring that the keys held before did not."""
+    condition = tracked.held_by(gained)
+    before = tracked.held_by(keys_then)
+    if condition is None or before is None:
+        return condition
+    return condition & ~before
+
+
+def _count_newly_held(
+    gained: frozenset[str], keys_then: frozenset[str], *, limit: int
+) -> int | None:
+    """How many records the gained keys bring, or None when more than ``limit``."""
+    total = 0
+    for table in registry.syncable_tables():
+        tracked = registry.get_table(table)
+        condition = _newly_held(tracked, gained, keys_then)
+        if condition is not None:
+            queryset = tracked.model._default_manager.filter(condition)
+            total += queryset[: max(limit - total, 0) + 1].count()
+            if total > limit:
+                return None
+    return total
+
+
 def _delta(
     device_id: str,
     keys: frozenset[str],
@@ -208,6 +237,10 @@ def _delta(
             created_after_cursor.add(record)
         last_version = entry_version
     gained, lost = keys - keys_then, keys_then - keys
+    budget = page_size - len(touched)
+    if gained and not has_more and _count_newly_held(gained, keys_then, limit=budget) is None:
+        # More to back-fill than a page holds: rebuild the device instead, paged.
+        return _initial(device_id, keys, page_size, replacement=True)
     changes = _empty_changes()
     by_table: dict[str, set[str]] = defaultdict(set)
     for table, record_id in touched:
@@ -221,7 +254,7 @@ def _delta(
         visible_condition = tracked.held_by(keys)
         backfill: list[dict[str, Any]] = []
         if gained and not has_more:
-            gained_condition = tracked.held_by(gained)
+            gained_condition = _newly_held(tracked, gained, keys_then)
             if gained_condition is not None:
                 backfill = _rows(tracked, gained_condition, after_id=None, limit=None)
         backfilled = {row["id"] for row in backfill}

@@ -194,3 +194,34 @@ def test_pull_needs_a_device_token(rep):
     response = client.get(PULL)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "no_device"
+
+
+def test_gaining_a_key_back_fills_only_new_records_or_rebuilds_when_too_many(
+    rep, other_rep, make_user
+):
+    from server.enums import Role
+    from server.models import UserRole
+
+    mine = AccountFactory.create(owner=rep)
+    theirs = [AccountFactory.create(owner=other_rep) for _ in range(3)]
+    keys = scope_keys_for(rep)
+    first = sync_pull.pull(user=rep, device_id="d1", keys=keys, last_pulled_at=None)
+    second = sync_pull.pull(user=rep, device_id="d2", keys=keys, last_pulled_at=None)
+
+    # the rep is promoted: they now see every account
+    UserRole.objects.create(user=rep, role=Role.SALES_MANAGER)
+    rep = type(rep).objects.get(pk=rep.pk)
+    wider = scope_keys_for(rep)
+    assert wider > keys
+
+    # a page large enough: a back-fill of the accounts the device did not hold, as created
+    small = sync_pull.pull(user=rep, device_id="d1", keys=wider, last_pulled_at=first.timestamp)
+    assert not small.replacement
+    created = {r["id"] for r in small.changes["accounts"]["created"]}
+    assert created == {a.id for a in theirs}
+    assert mine.id not in created
+    # a page smaller than the back-fill: a replacement sync, paged, with everything
+    big = sync_pull.pull(
+        user=rep, device_id="d2", keys=wider, last_pulled_at=second.timestamp, page_size=2
+    )
+    assert big.replacement and big.has_more
