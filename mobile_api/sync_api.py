@@ -16,7 +16,8 @@ from server.api import actor_of
 from server.errors import ApplicationError
 from sync import pull as sync_pull
 from sync import push as sync_push
-from sync.schema import SCHEMA_VERSION, schema
+from sync import registry
+from sync.schema import schema
 
 MAX_CURSOR = 2**53 - 1
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -45,10 +46,55 @@ def _device_id(request: Request) -> str:
     return str(device.pk)
 
 
+def _migrated_from(raw: str | None, schema_version: int) -> int | None:
+    """The ``from`` version of WatermelonDB's ``migration`` parameter: ``{"from": 1,
+    "tables": [...], "columns": [{"table": ..., "columns": [...]}]}``. The server back-fills
+    from its own record of what each version added; the lists only have to be well formed."""
+    if raw in (None, "", "null"):
+        return None
+    try:
+        migration = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        migration = None
+    ok = (
+        isinstance(migration, dict)
+        and isinstance(migration.get("from"), int)
+        and 1 <= migration["from"] < schema_version
+        and isinstance(migration.get("tables", []), list)
+        and isinstance(migration.get("columns", []), list)
+        and all(
+            isinstance(c, dict)
+            and isinstance(c.get("table"), str)
+            and isinstance(c.get("columns"), list)
+            for c in migration.get("columns", [])
+        )
+    )
+    if not ok:
+        raise ApplicationError(
+            "invalid",
+            "migration must be WatermelonDB's migration object, from an older schema version.",
+            fields={"migration": ["Malformed."]},
+        )
+    version: int = migration["from"]
+    return version
+
+
 class SyncSchemaApi(APIView):
-    @extend_schema(responses={200: dict})
+    """The newest WatermelonDB schema, or that of ``?version=``."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int, required=False)], responses={200: dict}
+    )
     def get(self, request: Request) -> HttpResponse:
-        return _json(schema())
+        raw = request.query_params.get("version")
+        newest = registry.schema_version()
+        if raw is not None and (not raw.isdigit() or not 1 <= int(raw) <= newest):
+            raise ApplicationError(
+                "invalid",
+                f"version must be between 1 and {newest}.",
+                fields={"version": ["Unsupported."]},
+            )
+        return _json(schema(int(raw) if raw is not None else None))
 
 
 class SyncPullApi(APIView):
@@ -66,11 +112,12 @@ class SyncPullApi(APIView):
     def get(self, request: Request) -> HttpResponse:
         device_id = _device_id(request)
         params = request.query_params
-        schema_version = params.get("schema_version", str(SCHEMA_VERSION))
-        if not schema_version.isdigit() or not 1 <= int(schema_version) <= SCHEMA_VERSION:
+        newest = registry.schema_version()
+        schema_version = params.get("schema_version", str(newest))
+        if not schema_version.isdigit() or not 1 <= int(schema_version) <= newest:
             raise ApplicationError(
                 "invalid",
-                f"schema_version must be between 1 and {SCHEMA_VERSION}.",
+                f"schema_version must be between 1 and {newest}.",
                 fields={"schema_version": ["Unsupported."]},
             )
         user = actor_of(request)
@@ -79,6 +126,8 @@ class SyncPullApi(APIView):
             device_id=device_id,
             keys=scope_keys_for(user),
             last_pulled_at=_cursor(params.get("last_pulled_at")),
+            schema_version=int(schema_version),
+            migrated_from=_migrated_from(params.get("migration"), int(schema_version)),
         )
         return _json(result.as_json())
 

@@ -84,9 +84,28 @@ def pull(
     keys: frozenset[str],
     last_pulled_at: int | None,
     page_size: int = DEFAULT_PAGE_SIZE,
+    schema_version: int | None = None,
+    migrated_from: int | None = None,
 ) -> PullResult:
-    """Changes for ``device_id`` since ``last_pulled_at``, seen by a user holding ``keys``.
-    Inside a caller's transaction, the caller's isolation level applies."""
+    """Changes for ``device_id`` since ``last_pulled_at``, seen by a user holding ``keys``, in
+    the tables and columns of ``schema_version`` (the newest by default). ``migrated_from``:
+    the device has just migrated its database from that schema version, so the tables and
+    columns added since are back-filled. Inside a caller's transaction, the caller's isolation
+    level applies."""
+    newest = registry.schema_version()
+    version = newest if schema_version is None else schema_version
+    result = _pull(device_id, keys, last_pulled_at, page_size, version, migrated_from)
+    return result if version == newest else _at_version(result, version)
+
+
+def _pull(
+    device_id: str,
+    keys: frozenset[str],
+    last_pulled_at: int | None,
+    page_size: int,
+    version: int,
+    migrated_from: int | None,
+) -> PullResult:
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if outermost:
@@ -112,9 +131,68 @@ def pull(
             return _initial(device_id, keys, page_size, replacement=True)
         # The sync began where the device last stood, unless it is still paging through one.
         base = checkpoint.base if checkpoint.partial else last_pulled_at
-        return _delta(
+        result = _delta(
             device_id, keys, frozenset(checkpoint.keys), last_pulled_at, page_size, base or 0
         )
+        if migrated_from is not None and migrated_from < version:
+            budget = page_size - sum(
+                len(rows) for t in result.changes.values() for rows in t.values()
+            )
+            if not _migration_backfill(result.changes, keys, migrated_from, version, budget):
+                return _initial(device_id, keys, page_size, replacement=True)
+        return result
+
+
+def _migration_backfill(
+    changes: dict[str, TableChanges],
+    keys: frozenset[str],
+    migrated_from: int,
+    version: int,
+    budget: int,
+) -> bool:
+    """Add every held record of the tables added after ``migrated_from`` (as created) and of
+    the tables that gained columns since (as updated, whole). False when it does not fit the
+    page: the caller rebuilds the device instead."""
+    for table in registry.syncable_tables():
+        tracked = registry.get_table(table)
+        if tracked.added_in > version:
+            continue
+        if tracked.added_in > migrated_from:
+            kind = "created"
+        elif any(migrated_from < tracked.column_added_in(c) <= version for c in tracked.columns):
+            kind = "updated"
+        else:
+            continue
+        condition = tracked.held_by(keys)
+        if condition is None:
+            continue
+        rows = _rows(tracked, condition, after_id=None, limit=budget + 1)
+        if len(rows) > budget:
+            return False
+        budget -= len(rows)
+        bucket = changes[table]
+        fresh = {row["id"] for row in rows}
+        bucket["created"] = [r for r in bucket["created"] if r["id"] not in fresh]
+        bucket["updated"] = [r for r in bucket["updated"] if r["id"] not in fresh]
+        bucket[kind].extend(rows)
+    return True
+
+
+def _at_version(result: PullResult, version: int) -> PullResult:
+    """``result`` as a device on schema ``version`` knows it: newer tables and columns left
+    out."""
+    changes: dict[str, TableChanges] = {}
+    for table, bucket in result.changes.items():
+        tracked = registry.get_table(table)
+        if tracked.added_in > version:
+            continue
+        names = {"id", *(c.name for c in tracked.columns_at(version))}
+        changes[table] = {
+            "created": [{k: v for k, v in r.items() if k in names} for r in bucket["created"]],
+            "updated": [{k: v for k, v in r.items() if k in names} for r in bucket["updated"]],
+            "deleted": bucket["deleted"],
+        }
+    return PullResult(changes, result.timestamp, result.has_more, result.replacement)
 
 
 def _checkpoint(

@@ -69,6 +69,16 @@ class Tracked:
     # Records with this field set are archived: devices do not hold them (an archive reaches
     # them as a deletion), though they stay in scope for the REST API and for pushes.
     archived_field: str | None = None
+    # The schema version that added the table, and the versions that added later fields.
+    added_in: int = 1
+    fields_added_in: Mapping[str, int] = field(default_factory=dict)
+
+    def column_added_in(self, column: wire.Column) -> int:
+        return max(self.added_in, self.fields_added_in.get(column.field, self.added_in))
+
+    def columns_at(self, version: int) -> tuple[wire.Column, ...]:
+        """The columns a device on schema ``version`` knows."""
+        return tuple(c for c in self.columns if self.column_added_in(c) <= version)
 
     def held_by(self, keys: frozenset[str]) -> Q | None:
         """The records a device whose user holds ``keys`` keeps: covered and not archived."""
@@ -148,10 +158,15 @@ def register(
     merge: Mapping[str, MergePolicy] | None = None,
     default_merge: MergePolicy = MergePolicy.SERVER,
     archived_field: str | None = None,
+    added_in: int = 1,
+    fields_added_in: Mapping[str, int] | None = None,
 ) -> Tracked:
-    unknown = sorted(set(merge or {}) - set(fields))
+    """Track ``model`` as sync table ``table``. A table or field added after devices shipped
+    declares the schema version that adds it (``added_in``, ``fields_added_in``); the schema
+    version devices build is the highest declared."""
+    unknown = sorted((set(merge or {}) | set(fields_added_in or {})) - set(fields))
     if unknown:
-        raise ValueError(f"{table}: merge policies for untracked fields {unknown}")
+        raise ValueError(f"{table}: merge policies or versions for untracked fields {unknown}")
     entry = Tracked(
         model,
         table,
@@ -164,6 +179,8 @@ def register(
         dict(merge or {}),
         default_merge,
         archived_field,
+        added_in,
+        dict(fields_added_in or {}),
     )
     known = _by_table.get(table)
     if known is not None and known.model is not model:
@@ -198,3 +215,15 @@ def tables() -> list[str]:
 def syncable_tables() -> list[str]:
     """Tables devices hold, in the order an initial sync sends them."""
     return sorted(table for table, entry in _by_table.items() if entry.syncable)
+
+
+def schema_version() -> int:
+    """The newest schema: the highest version any syncable table or field declares."""
+    return max(
+        (
+            max([entry.added_in, *entry.fields_added_in.values()])
+            for entry in _by_table.values()
+            if entry.syncable
+        ),
+        default=1,
+    )

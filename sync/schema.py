@@ -6,13 +6,15 @@ from typing import Any
 
 from sync import registry
 
-SCHEMA_VERSION = 1
 
-
-def schema() -> dict[str, Any]:
+def schema(version: int | None = None) -> dict[str, Any]:
+    """The tables and columns of schema ``version`` (the newest by default)."""
+    version = registry.schema_version() if version is None else version
     tables: dict[str, Any] = {}
     for table in registry.syncable_tables():
         tracked = registry.get_table(table)
+        if tracked.added_in > version:
+            continue
         tables[table] = {
             "columns": [
                 {
@@ -21,7 +23,7 @@ def schema() -> dict[str, Any]:
                     "isOptional": column.optional,
                     "isIndexed": column.name.endswith("_id"),
                 }
-                for column in tracked.columns
+                for column in tracked.columns_at(version)
             ]
         }
-    return {"version": SCHEMA_VERSION, "tables": tables}
+    return {"version": version, "tables": tables}
