@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from server.api import actor_of, paginated_response
-from sync.models import Change
-from sync.selectors import change_list
+from sync.models import Change, RejectedChange
+from sync.selectors import change_list, rejection_list
+from sync.services import rejection_resolve
 
 
 class ChangeOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -41,3 +42,48 @@ class AuditEntryListApi(APIView):
             serializer_class=ChangeOutput,
             ordering=("-version",),
         )
+
+
+class RejectionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = RejectedChange
+        fields = [
+            "id",
+            "device_id",
+            "user",
+            "table",
+            "record_id",
+            "operation",
+            "data",
+            "code",
+            "message",
+            "fields",
+            "attempts",
+            "created_at",
+            "last_seen_at",
+            "resolved_at",
+        ]
+
+
+class RejectionListApi(APIView):
+    """Pushed records the server rejected (``code`` says why) or whose values a merge
+    overruled (``code=overruled``), as the device sent them. Filters: open, table,
+    record_id, code, device, user."""
+
+    @extend_schema(responses=RejectionOutput(many=True))
+    def get(self, request: Request) -> Response:
+        queryset = rejection_list(actor=actor_of(request), filters=request.query_params)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=queryset,
+            serializer_class=RejectionOutput,
+            ordering=("-id",),
+        )
+
+
+class RejectionResolveApi(APIView):
+    @extend_schema(request=None, responses=RejectionOutput)
+    def post(self, request: Request, rejection_id: int) -> Response:
+        rejection = rejection_resolve(actor=actor_of(request), rejection_id=rejection_id)
+        return Response(RejectionOutput(rejection).data)

@@ -6,11 +6,11 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
-from server.access import Capability, require_capability
+from server.access import Capability, has_capability, require_capability
 from server.filters import DateTimeFilter, FilterSet, IdFilter, apply_filters
 from server.models import User
 from sync.enums import Operation
-from sync.models import Change
+from sync.models import Change, RejectedChange
 
 
 class ChangeFilter(FilterSet):
@@ -32,3 +32,25 @@ def change_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Change]:
     """The audit trail: who changed what, from which device and request. Admins only."""
     require_capability(actor, Capability.AUDIT_VIEW)
     return apply_filters(ChangeFilter, filters, Change.objects.all())
+
+
+class RejectionFilter(FilterSet):
+    open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull")
+    table = django_filters.CharFilter()
+    record_id = django_filters.CharFilter()
+    code = django_filters.CharFilter()
+    device = django_filters.CharFilter(field_name="device_id")
+    user = IdFilter(field_name="user_id")
+
+    class Meta:
+        model = RejectedChange
+        fields: list[str] = []
+
+
+def rejection_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[RejectedChange]:
+    """Pushed records the server rejected or overruled, kept as devices sent them. Users see
+    their own; auditors see everyone's."""
+    queryset = RejectedChange.objects.all()
+    if not has_capability(actor, Capability.AUDIT_VIEW):
+        queryset = queryset.filter(user=actor)
+    return apply_filters(RejectionFilter, filters, queryset)

@@ -726,3 +726,29 @@ def test_a_record_rejected_as_out_of_scope_is_rejected_again_not_refused(
 
     assert again.rejected == {"contacts": [contact_id]}
     assert RejectedChange.objects.get(record_id=contact_id).attempts == 2
+
+
+def test_rejections_are_listed_for_their_user_and_auditors_and_can_be_resolved(
+    client_for, rep, other_rep, admin_user
+):
+    account = AccountFactory.create(owner=rep)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    bad = {"id": "cont000000000009", "account_id": account.id, "roles": '["pilot"]'}
+    _ok(_push(tablet, {"contacts": {"created": [bad]}}, cursor))
+    other = client_for(other_rep, device_id="other")
+    auditor = client_for(admin_user, device_id="console")
+
+    mine = tablet.get("/api/v1/sync/rejections/", {"open": "true"}).json()["results"]
+    theirs = other.get("/api/v1/sync/rejections/").json()["results"]
+    seen_by_auditor = auditor.get("/api/v1/sync/rejections/", {"user": rep.pk}).json()["results"]
+
+    assert [(r["record_id"], r["data"]["roles"]) for r in mine] == [(bad["id"], '["pilot"]')]
+    assert theirs == [] and len(seen_by_auditor) == 1
+    # another user cannot close it; its own user can
+    url = f"/api/v1/sync/rejections/{mine[0]['id']}/resolve/"
+    assert other.post(url).status_code == 404
+    assert RejectedChange.objects.get(pk=mine[0]["id"]).resolved_at is None
+    resolved = tablet.post(url)
+    assert resolved.status_code == 200 and resolved.json()["resolved_at"] is not None
+    assert tablet.get("/api/v1/sync/rejections/", {"open": "true"}).json()["results"] == []
