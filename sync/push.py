@@ -75,8 +75,8 @@ def push(
     idempotency_key: str | None = None,
 ) -> dict[str, Any]:
     """Apply ``body`` for ``user`` on ``device_id`` and answer WatermelonDB's push response
-    (``experimentalRejectedIds``) plus ``rejections``: ``{table: {id: {code, message,
-    fields}}}``."""
+    (``experimentalRejectedIds``) plus ``rejections`` (``{table: {id: {code, message,
+    fields}}}``) and ``overruled`` (``{table: {id: [columns the server kept]}}``)."""
     tables = parse(body)
     digest = _digest(body)
     try:
@@ -97,7 +97,12 @@ def push(
             return answer
     except _ReplayRace:
         # The same push, sent twice at once: ours is rolled back, theirs is the answer.
-        return _stored_answer(device_id, idempotency_key, digest) or {}
+        stored = _stored_answer(device_id, idempotency_key, digest)
+        if stored is None:
+            raise ApplicationError(
+                "push_in_progress", "The same push is being applied; retry it.", status=409
+            ) from None
+        return stored
 
 
 def _digest(body: dict[str, Any]) -> str:
