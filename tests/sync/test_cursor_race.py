@@ -270,7 +270,7 @@ def wait_until_blocked(waiter: int | None, holder: int | None) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_pokes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(realtime, "send_now", lambda group, message: None)
+    monkeypatch.setattr(realtime, "send_all", lambda messages: None)
 
 
 @pytest.fixture

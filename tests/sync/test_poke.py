@@ -62,3 +62,29 @@ async def test_a_rolled_back_write_pokes_nobody(rep, finance):
     await asyncio.sleep(0)
     assert await owner_socket.receive_nothing(timeout=0.3)
     await owner_socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_one_transaction_pokes_each_device_once(rep, sales_manager):
+    accounts = [await database_sync_to_async(AccountFactory.create)(owner=rep) for _ in range(3)]
+    owner_socket = await _socket(rep, "owner-tablet")
+
+    # when a manager's device pushes edits to three of the rep's accounts in one push
+    def push() -> int:
+        client = APIClient()
+        tokens = device_login(client, sales_manager, device_id="console")
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        cursor = client.get("/api/v1/sync/pull/").json()["timestamp"]
+        updated = [{"id": a.id, "notes": "visited", "_changed": "notes"} for a in accounts]
+        return client.post(
+            "/api/v1/sync/push/",
+            {"changes": {"accounts": {"updated": updated}}, "lastPulledAt": cursor},
+            format="json",
+        ).status_code
+
+    assert await database_sync_to_async(push)() == 200
+
+    # then the rep's device is poked once
+    assert await owner_socket.receive_json_from(timeout=5) == {"type": "sync.poke"}
+    assert await owner_socket.receive_nothing(timeout=0.3)
+    await owner_socket.disconnect()
