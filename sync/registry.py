@@ -96,8 +96,11 @@ class Tracked:
 
     @cached_property
     def columns(self) -> tuple[wire.Column, ...]:
-        """Wire columns: the tracked fields, without timestamps Watermelon keeps itself."""
-        return tuple(wire.column_for(self.model, name) for name in self.fields)
+        """Wire columns: the tracked fields except sensitive ones, which never leave the
+        server for a device (the REST API shows them to the roles allowed to see them)."""
+        return tuple(
+            wire.column_for(self.model, name) for name in self.fields if name not in self.sensitive
+        )
 
     def value_names(self) -> list[str]:
         return ["pk", *(c.source for c in self.columns if c.many_to_many is None)]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import builtins
 import datetime as dt
 import decimal
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.db import models
 
 Encoder = Callable[[Any], Any]
@@ -70,7 +70,7 @@ def _date(value: dt.date | None) -> str | None:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return None if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def _decimal(value: decimal.Decimal | None) -> str | None:
@@ -103,8 +103,8 @@ def _from_json(value: str | None) -> Any:
     if value is None:
         return None
     try:
-        return json.loads(value)
-    except ValueError as error:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as error:
         raise DecodeError("is not a JSON string") from error
 
 

@@ -225,3 +225,15 @@ def test_gaining_a_key_back_fills_only_new_records_or_rebuilds_when_too_many(
         user=rep, device_id="d2", keys=wider, last_pulled_at=second.timestamp, page_size=2
     )
     assert big.replacement and big.has_more
+
+
+def test_sensitive_fields_never_reach_a_device(client_for, rep, sales_manager):
+    AccountFactory.create(owner=rep, national_id="FR99887766", bank_account="FR76 3000")
+
+    for user in (rep, sales_manager):
+        [account] = _pull(client_for(user, device_id=f"d-{user.pk}"))["changes"]["accounts"][
+            "created"
+        ]
+        assert "national_id" not in account and "bank_account" not in account
+    columns = {c["name"] for c in schema()["tables"]["accounts"]["columns"]}
+    assert not {"national_id", "bank_account"} & columns
