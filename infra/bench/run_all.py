@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import account_list
+from . import account_list, sync_initial
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -198,8 +198,20 @@ def run_account_list(options: Options) -> Outcome:
     )
 
 
+def run_sync_initial(options: Options) -> Outcome:
+    module = "infra.bench.sync_initial"
+    # Its own sizes follow --scale (large: 50,000 then 500,000 records; small: 5,000 then
+    # 50,000); --requests and --warmup do not apply to it.
+    legs = [run_leg(module, backend, ["--scale", options.scale]) for backend in options.backends]
+    return Outcome(
+        markdown=sync_initial.render_markdown(legs),
+        failed=any("error" in leg for leg in legs),
+    )
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark(key="account_list", title="Account list (issue 2)", run=run_account_list),
+    Benchmark(key="sync_initial", title="Initial sync (issue 3)", run=run_sync_initial),
 ]
 
 
