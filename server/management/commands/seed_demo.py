@@ -188,6 +188,14 @@ class Seeder:
         self.rng = rng
         self.scale = scale
         self.password_hash = make_password(DEMO_PASSWORD)
+        self.serials = 0
+
+    def serial_number(self) -> int:
+        """A random-looking nine-digit serial, never the same twice (a random draw collides
+        with the unique serial constraint at half a million assets): multiplying a counter by
+        a number coprime with 10**9 permutes 0..10**9-1."""
+        self.serials += 1
+        return (self.serials * 387_420_489) % 10**9
 
     def new_id(self) -> str:
         return "".join(self.rng.choice(ID_ALPHABET) for _ in range(16))
@@ -334,7 +342,7 @@ class Seeder:
                         account=account,
                         site=site,
                         parent=parent if parent is not None and rng.random() < 0.2 else None,
-                        serial_number=f"{maker[:3].upper()}-{rng.randrange(10**9):09d}",
+                        serial_number=f"{maker[:3].upper()}-{self.serial_number():09d}",
                         model_name=model,
                         manufacturer=maker,
                         install_date=installed,
