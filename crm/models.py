@@ -84,10 +84,14 @@ class Account(SyncedModel):
     # Sensitive: masked for roles without crm.view_sensitive, never written to logs.
     national_id = models.CharField(max_length=64, blank=True)
     bank_account = models.CharField(max_length=64, blank=True)
+    # The code of the account's territory in the active territory model (through its primary
+    # site), kept by the territories app; it scopes the account as ``territory:<code>``.
+    territory = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "id"]
         indexes = [
+            models.Index(fields=["territory"]),
             models.Index(fields=["owner", "-created_at"]),
             models.Index(fields=["-created_at", "id"]),
             models.Index(fields=["updated_at"]),

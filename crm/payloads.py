@@ -79,6 +79,7 @@ def accounts(
                 "notes": row["notes"],
                 "national_id": sensitive(row["national_id"]),
                 "bank_account": sensitive(row["bank_account"]),
+                "territory": row["territory"],
                 "sites": [_site(site) for site in sites.get(account_id, [])],
                 "created_at": iso(row["created_at"]),
                 "updated_at": iso(row["updated_at"]),

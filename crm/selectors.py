@@ -46,6 +46,7 @@ ACCOUNT_LIST_COLUMNS = (
     "notes",
     "national_id",
     "bank_account",
+    "territory",
     "created_at",
     "updated_at",
     "archived_at",

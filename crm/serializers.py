@@ -113,6 +113,7 @@ class AccountOutput(serializers.ModelSerializer):
             "notes",
             "national_id",
             "bank_account",
+            "territory",
             "sites",
             "created_at",
             "updated_at",

@@ -50,6 +50,7 @@ def register() -> None:
             "notes",
             "national_id",
             "bank_account",
+            "territory",
             *COMMON,
         ),
         scope_keys=scope.account_keys,

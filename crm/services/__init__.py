@@ -1,7 +1,12 @@
 """Writes to customer records. Each service runs in one transaction, validates, saves and
 records the change in the change log (which is also the audit trail)."""
 
-from crm.services.accounts import account_archive, account_create, account_update
+from crm.services.accounts import (
+    account_archive,
+    account_create,
+    account_set_territory,
+    account_update,
+)
 from crm.services.contacts import contact_archive, contact_create, contact_update
 from crm.services.imports import customers_bulk_import
 from crm.services.interactions import (
@@ -25,6 +30,7 @@ from crm.services.sites import (
 __all__ = [
     "account_archive",
     "account_create",
+    "account_set_territory",
     "account_update",
     "asset_archive",
     "asset_create",

@@ -86,7 +86,7 @@ def account_update(
     return account
 
 
-def _move_children(account: Account, *, scope_before: frozenset[str], actor: User) -> None:
+def _move_children(account: Account, *, scope_before: frozenset[str], actor: User | None) -> None:
     """The account's records carry its scope keys: record that they moved with it."""
     children: list[Any] = []
     for model in (Site, Contact, Asset, Interaction, Promise, ContactPreference):
@@ -94,6 +94,20 @@ def _move_children(account: Account, *, scope_before: frozenset[str], actor: Use
     for child in children:
         child.account = account  # the keys are computed from the (updated) parent
     changelog.record_scope_moves(instances=children, scope_before=scope_before, actor=actor)
+
+
+@transaction.atomic
+def account_set_territory(*, actor: User | None, account: Account, code: str) -> bool:
+    """Put ``account`` in territory ``code`` ("" for none), as the territories app decides;
+    its records move scope with it. Returns whether anything changed."""
+    if account.territory == code:
+        return False
+    edit = records.Edit(account)
+    account.territory = code
+    changed = edit.save(actor=actor)
+    if changed and account_keys(account) != edit.scope_before:
+        _move_children(account, scope_before=edit.scope_before, actor=actor)
+    return changed
 
 
 @transaction.atomic

@@ -130,6 +130,7 @@ def test_retrieve_shows_the_account_with_tier_tags_and_live_sites(client_for, fi
         "notes": "Opens at 6.",
         "national_id": "FR123456789",
         "bank_account": "FR7630006000011234567890189",
+        "territory": "",
         "sites": [
             {
                 "id": site.id,
@@ -751,7 +752,7 @@ def test_account_list_runs_a_constant_number_of_queries(client_for, rep, assert_
 
     queries = assert_constant_queries(client, LIST, lambda: make_accounts(10), sizes=(3, 13))
 
-    assert queries == 4  # device with user and roles, accounts with tiers, sites, tags
+    assert queries == 5  # device with user and roles, territories, accounts with tiers, sites, tags
     body = client.get(LIST).json()
     assert all(len(row["sites"]) == 2 and len(row["tags"]) == 2 for row in body["results"])
 

@@ -496,4 +496,4 @@ def test_asset_list_runs_a_constant_number_of_queries(client_for, rep, assert_co
 
     queries = assert_constant_queries(client, LIST, lambda: make_assets(10), sizes=(6, 26))
 
-    assert queries == 2  # device with roles, assets
+    assert queries == 3  # device with roles, territories, assets

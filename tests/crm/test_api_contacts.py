@@ -347,4 +347,4 @@ def test_contact_list_runs_a_constant_number_of_queries(client_for, rep, assert_
 
     queries = assert_constant_queries(client, LIST, lambda: make_contacts(10), sizes=(3, 13))
 
-    assert queries == 2  # device with roles, contacts
+    assert queries == 3  # device with roles, territories, contacts

@@ -900,5 +900,5 @@ def test_interaction_list_runs_a_constant_number_of_queries(
 
     queries = assert_constant_queries(client, LIST, lambda: make_interactions(10), sizes=(3, 13))
 
-    assert queries == 3  # device with roles, interactions, promises
+    assert queries == 4  # device with roles, territories, interactions, promises
     assert all(len(row["promises"]) == 2 for row in client.get(LIST).json()["results"])

@@ -124,7 +124,7 @@ def test_preference_list_runs_a_constant_number_of_queries(
         client, listing(account.id), lambda: make_preferences(10), sizes=(3, 13)
     )
 
-    assert queries == 3  # device with roles, account, preferences
+    assert queries == 4  # device with roles, territories, account, preferences
 
 
 # ---- PUT -------------------------------------------------------------------------------------

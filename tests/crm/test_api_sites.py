@@ -529,4 +529,4 @@ def test_site_list_runs_a_constant_number_of_queries(client_for, rep, assert_con
 
     queries = assert_constant_queries(client, LIST, lambda: make_sites(10), sizes=(3, 13))
 
-    assert queries == 2  # device with roles, sites
+    assert queries == 3  # device with roles, territories, sites
