@@ -31,6 +31,7 @@ class Capability(StrEnum):
     CRM_VIEW_SENSITIVE = "crm.view_sensitive"
     CRM_MANAGE_REFERENCE = "crm.manage_reference"
     DEVICE_MANAGE_ANY = "device.manage_any"
+    TERRITORY_MANAGE = "territory.manage"
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -47,6 +48,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.CRM_LOG_INTERACTION,
             Capability.CRM_VIEW_SENSITIVE,
             Capability.CRM_MANAGE_REFERENCE,
+            Capability.TERRITORY_MANAGE,
         }
     ),
     Role.SERVICE_MANAGER: frozenset(
@@ -55,6 +57,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.CRM_EDIT,
             Capability.CRM_LOG_INTERACTION,
             Capability.DEVICE_MANAGE_ANY,
+            Capability.TERRITORY_MANAGE,
         }
     ),
     Role.FINANCE: frozenset({Capability.CRM_VIEW_ALL, Capability.CRM_VIEW_SENSITIVE}),

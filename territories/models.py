@@ -9,10 +9,16 @@ reads it. A territory keeps its ``code`` across model versions: scope keys are
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+
+
+def new_revision() -> str:
+    return uuid.uuid4().hex
 
 
 class ModelState(models.TextChoices):
@@ -28,6 +34,9 @@ class TerritoryModel(models.Model):
     name = models.CharField(max_length=100)
     state = models.CharField(max_length=16, choices=ModelState.choices, default=ModelState.PLANNING)
     version = models.PositiveIntegerField(unique=True)
+    # Replaced whenever the model's territories change, so cached spatial indexes are rebuilt
+    # (random, so a rolled-back change can never be mistaken for a later one).
+    revision = models.CharField(max_length=32, default=new_revision)
     cloned_from = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="clones"
     )

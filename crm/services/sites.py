@@ -5,6 +5,7 @@ from typing import Any
 
 from django.db import transaction
 
+from crm import hooks
 from crm.models import Account, Asset, Site
 from crm.services import records
 from server.errors import ApplicationError
@@ -84,7 +85,9 @@ def site_create(
         site.is_primary = True
     _validate_site(site)
     _demote_other_primary(site, actor=actor)
-    return records.create(site, actor=actor)
+    records.create(site, actor=actor)
+    hooks.site_located(site, actor)
+    return site
 
 
 @transaction.atomic
@@ -93,7 +96,8 @@ def site_update(*, actor: User, site: Site, **data: Any) -> Site:
     records.assign(site, data, allowed=SITE_FIELDS)
     _validate_site(site)
     _demote_other_primary(site, actor=actor)
-    edit.save(actor=actor)
+    if edit.save(actor=actor) and {"latitude", "longitude", "is_primary"} & set(data):
+        hooks.site_located(site, actor)
     return site
 
 

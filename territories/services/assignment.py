@@ -1,0 +1,237 @@
+"""Which territory each site and account belongs to, in a territory model.
+
+* A **site** goes where its coordinates fall (cause ``geo``), or gets a reason code
+  (``no_geocode``, ``outside_all``, ``overlap_tie``).
+* An **account** goes where its primary site goes (cause ``rule``).
+* A **manual override**, by territory code, beats both (cause ``manual``) and carries over
+  to the next model version.
+
+Results are effective-dated ``Assignment`` rows: a change closes the current row and opens
+a new one, so "as of a date" is a range query. In the active model, an account's territory
+is also written to ``Account.territory`` through crm's service, which moves its scope (and
+its records') so devices gain or lose it at their next pull.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.utils import timezone
+
+from crm import services as crm_services
+from crm.models import Account, Site
+from server.models import User
+from territories import geometry
+from territories.models import (
+    Assignment,
+    Cause,
+    ModelState,
+    Override,
+    RecordType,
+    Territory,
+    TerritoryModel,
+)
+
+# One spatial index per model revision, per process: built once, reused by every single
+# assignment until the model's territories change.
+_indexes: dict[tuple[int, str], tuple[geometry.TerritoryIndex, dict[int, str]]] = {}
+_lock = threading.Lock()
+
+
+def index_for(model: TerritoryModel) -> tuple[geometry.TerritoryIndex, dict[int, str]]:
+    """The spatial index of ``model`` and the code of each territory id."""
+    key = (model.pk, model.revision)
+    with _lock:
+        cached = _indexes.get(key)
+    if cached is not None:
+        return cached
+    rows = list(
+        Territory.objects.filter(territory_model=model).values_list(
+            "pk", "code", "geometry", "type__priority", "order"
+        )
+    )
+    index = geometry.TerritoryIndex(
+        (pk, geometry.Shape.from_wkb(bytes(wkb)), priority, order)
+        for pk, _code, wkb, priority, order in rows
+    )
+    built = (index, {pk: code for pk, code, *_ in rows})
+    with _lock:
+        for stale in [k for k in _indexes if k[0] == model.pk]:
+            del _indexes[stale]
+        _indexes[key] = built
+    return built
+
+
+@dataclass
+class Outcome:
+    """Where a model puts each record: ``(territory id or None, reason, cause)``."""
+
+    sites: dict[str, tuple[int | None, str, str]] = field(default_factory=dict)
+    accounts: dict[str, tuple[int | None, str, str]] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        reasons: dict[str, int] = {}
+        for _, reason, _cause in self.accounts.values():
+            reasons[reason or "assigned"] = reasons.get(reason or "assigned", 0) + 1
+        return reasons
+
+
+def compute(model: TerritoryModel) -> Outcome:
+    """Assign every live site and account in ``model``, in bulk (vectorised point in
+    polygon), with the overrides applied."""
+    index, codes = index_for(model)
+    by_code = {code: pk for pk, code in codes.items()}
+    rows = list(
+        Site.objects.filter(archived_at__isnull=True).values_list(
+            "pk", "account_id", "is_primary", "longitude", "latitude"
+        )
+    )
+    lngs = np.array([r[3] if r[3] is not None else np.nan for r in rows], dtype=np.float64)
+    lats = np.array([r[4] if r[4] is not None else np.nan for r in rows], dtype=np.float64)
+    result = index.assign(lngs, lats)
+    outcome = Outcome()
+    for i, (site_id, _account, _primary, _lng, _lat) in enumerate(rows):
+        key = int(result.keys[i])
+        outcome.sites[site_id] = (key if key >= 0 else None, result.reason(i), Cause.GEO)
+    primary = {account: site for site, account, is_primary, *_ in rows if is_primary}
+    for account_id in Account.objects.filter(archived_at__isnull=True).values_list("pk", flat=True):
+        primary_site = primary.get(account_id)
+        if primary_site is None:
+            outcome.accounts[account_id] = (None, "no_geocode", Cause.RULE)
+        else:
+            territory, reason, _ = outcome.sites[primary_site]
+            outcome.accounts[account_id] = (territory, reason, Cause.RULE)
+    for override in Override.objects.filter(removed_at__isnull=True):
+        territory_id = by_code.get(override.territory_code)
+        target = outcome.sites if override.record_type == RecordType.SITE else outcome.accounts
+        if territory_id is not None and override.record_id in target:
+            target[override.record_id] = (territory_id, "", Cause.MANUAL)
+    return outcome
+
+
+@transaction.atomic
+def record(model: TerritoryModel, outcome: Outcome, *, now: dt.datetime | None = None) -> int:
+    """Write ``outcome`` as ``model``'s current assignments: close the rows that changed and
+    open new ones. Returns how many changed."""
+    now = now or timezone.now()
+    changed = 0
+    for record_type, results in (
+        (RecordType.SITE, outcome.sites),
+        (RecordType.ACCOUNT, outcome.accounts),
+    ):
+        current = {
+            rid: (pk, territory, reason, cause)
+            for pk, rid, territory, reason, cause in Assignment.objects.filter(
+                territory_model=model, record_type=record_type, valid_to__isnull=True
+            ).values_list("pk", "record_id", "territory_id", "reason", "cause")
+        }
+        stale = [row[0] for rid, row in current.items() if rid not in results]
+        fresh: list[Assignment] = []
+        for record_id, (territory, reason, cause) in results.items():
+            existing = current.get(record_id)
+            if existing is not None and existing[1:] == (territory, reason, cause):
+                continue
+            if existing is not None:
+                stale.append(existing[0])
+            fresh.append(
+                Assignment(
+                    territory_model=model,
+                    record_type=record_type,
+                    record_id=record_id,
+                    territory_id=territory,
+                    reason=reason,
+                    cause=cause,
+                    valid_from=now,
+                )
+            )
+        for start in range(0, len(stale), 5000):
+            Assignment.objects.filter(pk__in=stale[start : start + 5000]).update(valid_to=now)
+        Assignment.objects.bulk_create(fresh, batch_size=5000)
+        changed += len(fresh)
+    return changed
+
+
+def apply_to_accounts(model: TerritoryModel, outcome: Outcome, *, actor: User | None) -> int:
+    """Give each account its territory code in the active model, through crm's service, so
+    the account and its records change scope. Returns how many moved."""
+    _, codes = index_for(model)
+    wanted = {
+        account_id: codes[territory] if territory is not None else ""
+        for account_id, (territory, _reason, _cause) in outcome.accounts.items()
+    }
+    moved = 0
+    for account in Account.objects.select_for_update().filter(archived_at__isnull=True):
+        code = wanted.get(account.pk, "")
+        if account.territory != code:
+            crm_services.account_set_territory(actor=actor, account=account, code=code)
+            moved += 1
+    return moved
+
+
+def active_model() -> TerritoryModel | None:
+    return TerritoryModel.objects.filter(state=ModelState.ACTIVE).first()
+
+
+def site_located(site: Site, actor: User | None) -> None:
+    """Assign a site just created or moved, in the active model, inside the caller's
+    transaction; a primary site takes its account along."""
+    model = active_model()
+    if model is None:
+        return
+    index, codes = index_for(model)
+    override = Override.objects.filter(
+        record_type=RecordType.SITE, record_id=site.pk, removed_at__isnull=True
+    ).first()
+    by_code = {code: pk for pk, code in codes.items()}
+    territory: int | None
+    if override is not None and override.territory_code in by_code:
+        territory, reason, cause = by_code[override.territory_code], "", Cause.MANUAL
+    else:
+        territory, reason = index.assign_one(site.longitude, site.latitude)
+        cause = Cause.GEO
+    _replace(model, RecordType.SITE, site.pk, (territory, reason, cause))
+    if site.is_primary and site.archived_at is None:
+        account_override = Override.objects.filter(
+            record_type=RecordType.ACCOUNT, record_id=site.account_id, removed_at__isnull=True
+        ).first()
+        if account_override is None:
+            _replace(model, RecordType.ACCOUNT, site.account_id, (territory, reason, Cause.RULE))
+            account = Account.objects.select_for_update().get(pk=site.account_id)
+            code = codes[territory] if territory is not None else ""
+            crm_services.account_set_territory(actor=actor, account=account, code=code)
+
+
+def _replace(
+    model: TerritoryModel, record_type: str, record_id: str, value: tuple[Any, str, str]
+) -> None:
+    now = timezone.now()
+    territory, reason, cause = value
+    current = (
+        Assignment.objects.select_for_update()
+        .filter(
+            territory_model=model,
+            record_type=record_type,
+            record_id=record_id,
+            valid_to__isnull=True,
+        )
+        .first()
+    )
+    if current is not None:
+        if (current.territory_id, current.reason, current.cause) == (territory, reason, cause):
+            return
+        current.valid_to = now
+        current.save(update_fields=["valid_to"])
+    Assignment.objects.create(
+        territory_model=model,
+        record_type=record_type,
+        record_id=record_id,
+        territory_id=territory,
+        reason=reason,
+        cause=cause,
+        valid_from=now,
+    )
