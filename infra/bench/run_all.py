@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import account_list, sync_initial
+from . import account_list, sync_initial, territory_assign
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -209,9 +209,18 @@ def run_sync_initial(options: Options) -> Outcome:
     )
 
 
+def run_territory_assign(options: Options) -> Outcome:
+    # No database: one leg whatever the backends; --scale small assigns 100,000 points.
+    leg = run_leg("infra.bench.territory_assign", "none", ["--scale", options.scale])
+    return Outcome(markdown=territory_assign.render_markdown([leg]), failed="error" in leg)
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark(key="account_list", title="Account list (issue 2)", run=run_account_list),
     Benchmark(key="sync_initial", title="Initial sync (issue 3)", run=run_sync_initial),
+    Benchmark(
+        key="territory_assign", title="Territory assignment (issue 4)", run=run_territory_assign
+    ),
 ]
 
 
