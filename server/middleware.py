@@ -38,11 +38,17 @@ class BodySizeLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
         self.limit: int = settings.FIELDLINE_MAX_BODY_BYTES
-        self.limits: dict[str, int] = dict(settings.FIELDLINE_BODY_LIMITS)
+        self.limits = [
+            (re.compile(pattern), limit)
+            for pattern, limit in settings.FIELDLINE_BODY_LIMITS.items()
+        ]
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.method in _BODY_METHODS:
-            limit = self.limits.get(request.path, self.limit)
+            limit = next(
+                (size for pattern, size in self.limits if pattern.fullmatch(request.path)),
+                self.limit,
+            )
             declared = request.META.get("CONTENT_LENGTH") or ""
             too_big = (declared.isdigit() and int(declared) > limit) or (
                 not declared.isdigit() and len(request.body) > limit

@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("mobile_api.urls")),
     path("", include("crm.urls")),
     path("", include("sync.urls")),
+    path("", include("territories.urls")),
 ]
 
 urlpatterns = [

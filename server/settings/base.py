@@ -86,8 +86,12 @@ USE_TZ = True
 # Requests with a JSON body larger than this get 413 before any view runs. Files never travel
 # through the API: they upload directly to storage with presigned requests.
 FIELDLINE_MAX_BODY_BYTES = 1024 * 1024
-# Paths allowed a larger body: a sync push carries up to 5,000 records a device made offline.
-FIELDLINE_BODY_LIMITS = {"/api/v1/sync/push/": 16 * 1024 * 1024}
+# Paths (regular expressions) allowed a larger body: a sync push carries up to 5,000 records a
+# device made offline; a territory import, a map of a thousand detailed polygons.
+FIELDLINE_BODY_LIMITS = {
+    r"/api/v1/sync/push/": 16 * 1024 * 1024,
+    r"/api/v1/territory-models/\d+/import/": 64 * 1024 * 1024,
+}
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(FIELDLINE_MAX_BODY_BYTES, *FIELDLINE_BODY_LIMITS.values())
 FILE_UPLOAD_MAX_MEMORY_SIZE = FIELDLINE_MAX_BODY_BYTES
 

@@ -1,0 +1,74 @@
+"""Reads of territories: models, territories, the point lookup, exports and history."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from server.errors import ApplicationError
+from territories import geometry
+from territories.models import Assignment, Territory, TerritoryModel
+from territories.services.assignment import active_model, index_for
+
+
+def territory_model_get(model_id: int) -> TerritoryModel:
+    model = TerritoryModel.objects.filter(pk=model_id).first()
+    if model is None:
+        raise ApplicationError("not_found", f"No territory model {model_id}.", status=404)
+    return model
+
+
+def territory_list(*, model_id: int | None) -> QuerySet[Territory]:
+    """The territories of a model (the active one by default)."""
+    model = territory_model_get(model_id) if model_id is not None else active_model()
+    if model is None:
+        return Territory.objects.none()
+    return Territory.objects.filter(territory_model=model).select_related("type", "parent")
+
+
+def territory_export(model: TerritoryModel) -> dict[str, Any]:
+    territories = Territory.objects.filter(territory_model=model).select_related("type", "parent")
+    return geometry.feature_collection(
+        (
+            geometry.Shape(
+                bytes(t.geometry), t.area, (t.min_lng, t.min_lat, t.max_lng, t.max_lat), t.vertices
+            ),
+            {
+                "code": t.code,
+                "name": t.name,
+                "type": t.type.code,
+                "parent": t.parent.code if t.parent else None,
+                "order": t.order,
+            },
+        )
+        for t in territories.order_by("code")
+    )
+
+
+def territories_at(*, lng: float, lat: float) -> list[Territory]:
+    """The active model's territories covering a point, the one assignment picks first."""
+    if not (-180 <= lng <= 180 and -90 <= lat <= 90):
+        raise ApplicationError(
+            "invalid",
+            "Coordinates out of range.",
+            fields={"lng": ["-180..180"], "lat": ["-90..90"]},
+        )
+    model = active_model()
+    if model is None:
+        return []
+    index, _ = index_for(model)
+    keys = index.containing(lng, lat)
+    found = Territory.objects.in_bulk(keys)
+    return [found[key] for key in keys if key in found]
+
+
+def assignment_history(
+    *, record_type: str, record_id: str, as_of: dt.datetime | None
+) -> QuerySet[Assignment]:
+    """A record's assignments in every model, or those in force at ``as_of``."""
+    rows = Assignment.objects.filter(record_type=record_type, record_id=record_id)
+    if as_of is not None:
+        rows = rows.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=as_of), valid_from__lte=as_of)
+    return rows.select_related("territory", "territory_model").order_by("valid_from", "pk")

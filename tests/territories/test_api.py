@@ -1,0 +1,109 @@
+"""Territory REST endpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.enums import Role
+from territories.models import Assignment, Territory, TerritoryModel, TerritoryType
+from tests.factories import AccountFactory, SiteFactory
+from tests.territories.test_services import REGION, WEST, collection, feature, square
+
+BOW_TIE = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
+
+
+@pytest.fixture
+def console(client_for, make_user):
+    TerritoryType.objects.create(code="territory", name="Territory", priority=1)
+    TerritoryType.objects.create(code="region", name="Region", priority=3)
+    return client_for(make_user(Role.SALES_MANAGER), device_id="console")
+
+
+def _model(console, *features) -> int:
+    created = console.post("/api/v1/territory-models/", {"name": "2027"}, format="json")
+    assert created.status_code == 201, created.content
+    model_id: int = created.json()["id"]
+    imported = console.post(
+        f"/api/v1/territory-models/{model_id}/import/", collection(*features), format="json"
+    )
+    assert imported.status_code == 200, imported.content
+    return model_id
+
+
+def test_import_activate_locate_and_export(console):
+    account = AccountFactory.create()
+    SiteFactory.create(account=account, is_primary=True, longitude=4.81, latitude=45.75)
+    model_id = _model(
+        console, feature("LYON", REGION, type="region"), feature("W", WEST, parent="LYON")
+    )
+
+    assert (
+        console.post(f"/api/v1/territory-models/{model_id}/activate/").json()["state"] == "active"
+    )
+
+    located = console.get("/api/v1/territories/locate/", {"lng": 4.81, "lat": 45.75}).json()
+    assert [t["code"] for t in located] == ["W", "LYON"]
+    assert console.get("/api/v1/territories/locate/", {"lng": 2.35, "lat": 48.85}).json() == []
+    listed = console.get("/api/v1/territories/").json()["results"]
+    assert {t["code"]: t["parent"] for t in listed} == {"LYON": None, "W": "LYON"}
+    exported = console.get(f"/api/v1/territory-models/{model_id}/export/").json()
+    assert {f["id"] for f in exported["features"]} == {"LYON", "W"}
+    history = console.get(
+        "/api/v1/territory-assignments/", {"record_type": "account", "record_id": account.id}
+    ).json()
+    assert [(h["territory_code"], h["cause"]) for h in history] == [("W", "rule")]
+    before = console.get(
+        "/api/v1/territory-assignments/",
+        {"record_type": "account", "record_id": account.id, "as_of": "2000-01-01"},
+    ).json()
+    assert before == []
+
+
+def test_bad_geometry_gets_a_400_naming_each_feature(console):
+    created = console.post("/api/v1/territory-models/", {"name": "2027"}, format="json").json()
+
+    response = console.post(
+        f"/api/v1/territory-models/{created['id']}/import/",
+        collection(
+            feature("OK", WEST),
+            feature("BOW", BOW_TIE),
+            feature("OPEN", {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}),
+            feature("FEW", {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}),
+            feature("FAR", square(4.8, 95)),
+            feature("POINT", {"type": "Point", "coordinates": [4.8, 45.7]}),
+        ),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    reasons = {
+        key.split("(")[1].rstrip(")"): value[0].split(":")[0] for key, value in fields.items()
+    }
+    assert reasons == {
+        "BOW": "self_intersection",
+        "OPEN": "unclosed_ring",
+        "FEW": "too_few_points",
+        "FAR": "out_of_range",
+        "POINT": "wrong_type",
+    }
+    assert not Territory.objects.exists()
+
+
+def test_a_rep_cannot_change_the_map_and_nothing_is_written(client_for, rep, console):
+    tablet = client_for(rep, device_id="tablet")
+
+    assert (
+        tablet.post("/api/v1/territory-models/", {"name": "Mine"}, format="json").status_code == 403
+    )
+    model_id = _model(console, feature("W", WEST))
+    response = tablet.post(f"/api/v1/territory-models/{model_id}/activate/")
+
+    assert response.status_code == 403
+    assert TerritoryModel.objects.get().state == "planning"
+    assert not Assignment.objects.exists()
+
+
+def test_locate_needs_numbers(console):
+    assert console.get("/api/v1/territories/locate/", {"lng": "east"}).status_code == 400
+    assert console.get("/api/v1/territories/locate/", {"lng": 500, "lat": 0}).status_code == 400
