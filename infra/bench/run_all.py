@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import account_list, sync_initial, territory_assign
+from . import account_list, sync_delta, sync_initial, territory_assign
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -209,6 +209,17 @@ def run_sync_initial(options: Options) -> Outcome:
     )
 
 
+def run_sync_delta(options: Options) -> Outcome:
+    module = "infra.bench.sync_delta"
+    # Its data size follows --scale (large: 5,000 accounts; small: 1,000); --requests and
+    # --warmup do not apply to it.
+    legs = [run_leg(module, backend, ["--scale", options.scale]) for backend in options.backends]
+    return Outcome(
+        markdown=sync_delta.render_markdown(legs),
+        failed=any("error" in leg for leg in legs),
+    )
+
+
 def run_territory_assign(options: Options) -> Outcome:
     # No database: one leg whatever the backends; --scale small assigns 100,000 points.
     leg = run_leg("infra.bench.territory_assign", "none", ["--scale", options.scale])
@@ -218,6 +229,9 @@ def run_territory_assign(options: Options) -> Outcome:
 BENCHMARKS: list[Benchmark] = [
     Benchmark(key="account_list", title="Account list (issue 2)", run=run_account_list),
     Benchmark(key="sync_initial", title="Initial sync (issue 3)", run=run_sync_initial),
+    Benchmark(
+        key="sync_delta", title="Delta pull and poke to applied (issue 3)", run=run_sync_delta
+    ),
     Benchmark(
         key="territory_assign", title="Territory assignment (issue 4)", run=run_territory_assign
     ),

@@ -11,6 +11,7 @@ import datetime as dt
 import random
 import string
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,6 +153,12 @@ SCALES = {
 }
 EPOCH = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
 ID_ALPHABET = string.digits + string.ascii_lowercase
+
+
+def _ascii(name: str) -> str:
+    """``Léa`` -> ``lea``: e-mail local parts the address validator accepts."""
+    decomposed = unicodedata.normalize("NFKD", name.lower())
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum())
 
 
 class Command(BaseCommand):
@@ -368,7 +375,7 @@ class Seeder:
                         title=rng.choice(["Facility manager", "Owner", "Director", "Accountant"]),
                         roles=sorted(rng.sample(ContactRole.values, k=rng.randint(1, 2))),
                         phone=self.phone("6"),
-                        email=f"{first.lower()}.{last.lower()}{len(contacts)}@example.fr",
+                        email=f"{_ascii(first)}.{_ascii(last)}{len(contacts)}@example.fr",
                         created_at=created,
                         updated_at=created,
                     )
