@@ -28,18 +28,44 @@ REDACTED = "[redacted]"
 Snapshot = dict[str, Any]
 
 _collector: ContextVar[list[Change] | None] = ContextVar("changelog_collector", default=None)
+_deferred: ContextVar[list[Change] | None] = ContextVar("changelog_deferred", default=None)
 
 
 @contextmanager
 def collect() -> Iterator[list[Change]]:
     """Gather the changes recorded inside the block (sync push uses it to tell which of the
-    changes it caused a device already holds)."""
+    changes it caused a device already holds). If the block fails, changes it recorded in a
+    ``deferred`` block are dropped with it (its savepoint rolls back)."""
     collected: list[Change] = []
+    buffer = _deferred.get()
+    mark = len(buffer) if buffer is not None else 0
     token = _collector.set(collected)
     try:
         yield collected
+    except BaseException:
+        if buffer is not None:
+            del buffer[mark:]
+        raise
     finally:
         _collector.reset(token)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Write the changes recorded inside the block at its end, in one batch. Versions are
+    taken then, so the counter row is locked only from the end of the block to the commit,
+    not while the block does its work (a push of hundreds of records). Changes recorded in
+    the block have no version until it ends."""
+    if _deferred.get() is not None:
+        yield
+        return
+    buffer: list[Change] = []
+    token = _deferred.set(buffer)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+    _write(buffer)
 
 
 def _jsonable(value: Any) -> Any:
@@ -138,12 +164,24 @@ def _entry(
 def _save(entries: Sequence[Change]) -> list[Change]:
     if not entries:
         return []
-    for entry, version in zip(entries, allocate_versions(len(entries)), strict=True):
-        entry.version = version
-    saved = Change.objects.bulk_create(entries)
+    buffer = _deferred.get()
+    if buffer is not None:
+        buffer.extend(entries)
+        saved = list(entries)
+    else:
+        saved = _write(entries)
     collected = _collector.get()
     if collected is not None:
         collected.extend(saved)
+    return saved
+
+
+def _write(entries: Sequence[Change]) -> list[Change]:
+    if not entries:
+        return []
+    for entry, version in zip(entries, allocate_versions(len(entries)), strict=True):
+        entry.version = version
+    saved = Change.objects.bulk_create(entries)
     _poke_on_commit({key for entry in saved for key in (*entry.scope_before, *entry.scope_after)})
     ChangeKey.objects.bulk_create(
         [

@@ -192,10 +192,13 @@ class _Push:
 
     def run(self, tables: list[TablePush]) -> dict[str, Any]:
         ordered = _dependency_order(tables)
-        for table in ordered:
-            self._write_table(table)
-        for table in reversed(ordered):
-            self._delete(table)
+        # The change log is written at the end, so the version counter stays locked only from
+        # there to the commit, not while every record goes through its services.
+        with changelog.deferred():
+            for table in ordered:
+                self._write_table(table)
+            for table in reversed(ordered):
+                self._delete(table)
         self._flag_echoes()
         self._store_rejections()
         return self._answer()

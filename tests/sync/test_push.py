@@ -752,3 +752,21 @@ def test_rejections_are_listed_for_their_user_and_auditors_and_can_be_resolved(
     resolved = tablet.post(url)
     assert resolved.status_code == 200 and resolved.json()["resolved_at"] is not None
     assert tablet.get("/api/v1/sync/rejections/", {"open": "true"}).json()["results"] == []
+
+
+def test_a_push_takes_its_versions_at_the_end_in_one_batch(client_for, rep):
+    account = AccountFactory.create(owner=rep)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    good = [
+        {"id": f"cont{i:012d}", "account_id": account.id, "last_name": f"N{i}"} for i in range(3)
+    ]
+    bad = {"id": "cont000000000099", "account_id": account.id, "roles": '["pilot"]'}
+
+    body = _ok(_push(tablet, {"contacts": {"created": [good[0], bad, good[1], good[2]]}}, cursor))
+
+    assert body["experimentalRejectedIds"] == {"contacts": [bad["id"]]}
+    versions = sorted(Change.objects.filter(table="contacts").values_list("version", flat=True))
+    # the rejected record's change was dropped with its savepoint; the rest are consecutive
+    assert len(versions) == 3 and versions == list(range(versions[0], versions[0] + 3))
+    assert not Change.objects.filter(record_id=bad["id"]).exists()
