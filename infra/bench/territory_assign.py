@@ -47,9 +47,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"  # before numpy is imported (it is imported lazily below)
-
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
@@ -489,6 +486,11 @@ def render_markdown(legs: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # One thread before numpy loads (it is imported lazily below). Set here, not at import:
+    # run_all imports this module, and the variables would leak into every other leg (and
+    # into `nproc`, which honours OMP_NUM_THREADS).
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--backend", default="none", help="accepted for run_all, ignored: no database"
