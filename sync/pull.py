@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +32,25 @@ DEFAULT_PAGE_SIZE = 5000
 TableChanges = dict[str, list[Any]]
 
 
+@dataclass(frozen=True)
+class _Checkpoint:
+    """A checkpoint to record once the pull's reads are done."""
+
+    device_id: str
+    version: int
+    keys: frozenset[str]
+    resume: dict[str, Any] | None
+    base: int | None
+    partial: bool
+
+
 @dataclass
 class PullResult:
     changes: dict[str, TableChanges]
     timestamp: int
     has_more: bool
     replacement: bool = False
+    checkpoint: _Checkpoint | None = None
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -94,8 +109,38 @@ def pull(
     level applies."""
     newest = registry.schema_version()
     version = newest if schema_version is None else schema_version
-    result = _pull(device_id, keys, last_pulled_at, page_size, version, migrated_from)
+    args = (device_id, keys, last_pulled_at, page_size, version, migrated_from)
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            result = _pull(*args)
+            _record(result)
+    elif connection.vendor == "sqlite":
+        # Read in a deferred transaction (a WAL snapshot that writers do not wait for), then
+        # record the checkpoint in a short write transaction: an IMMEDIATE transaction for the
+        # whole pull would hold the database's only write lock while it reads.
+        with _sqlite_read_snapshot():
+            result = _pull(*args)
+        with transaction.atomic():
+            _record(result)
+    else:
+        with transaction.atomic():
+            _begin_snapshot()
+            result = _pull(*args)
+            _record(result)
     return result if version == newest else _at_version(result, version)
+
+
+@contextmanager
+def _sqlite_read_snapshot() -> Iterator[None]:
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
 
 
 def _pull(
@@ -106,41 +151,35 @@ def _pull(
     version: int,
     migrated_from: int | None,
 ) -> PullResult:
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if outermost:
-            _begin_snapshot()
-        if last_pulled_at is not None and last_pulled_at >= CONTINUATION_BASE:
-            checkpoint = DeviceCheckpoint.objects.filter(
-                pk=last_pulled_at - CONTINUATION_BASE, device_id=device_id
-            ).first()
-            if checkpoint is None or checkpoint.resume is None:
-                return _initial(device_id, keys, page_size, replacement=True)
-            # Only the first page of a replacement says so: WatermelonDB replaces each table
-            # present in a page, so later pages must add to it, not replace it again.
-            return _initial(
-                device_id, keys, page_size, snapshot=checkpoint.version, resume=checkpoint.resume
-            )
-        if last_pulled_at is None:
-            return _initial(device_id, keys, page_size)
+    if last_pulled_at is not None and last_pulled_at >= CONTINUATION_BASE:
         checkpoint = DeviceCheckpoint.objects.filter(
-            device_id=device_id, version=last_pulled_at, resume__isnull=True
+            pk=last_pulled_at - CONTINUATION_BASE, device_id=device_id
         ).first()
-        if checkpoint is None:
-            # A cursor this device was never given, or one older than the retention window.
+        if checkpoint is None or checkpoint.resume is None:
             return _initial(device_id, keys, page_size, replacement=True)
-        # The sync began where the device last stood, unless it is still paging through one.
-        base = checkpoint.base if checkpoint.partial else last_pulled_at
-        result = _delta(
-            device_id, keys, frozenset(checkpoint.keys), last_pulled_at, page_size, base or 0
+        # Only the first page of a replacement says so: WatermelonDB replaces each table
+        # present in a page, so later pages must add to it, not replace it again.
+        return _initial(
+            device_id, keys, page_size, snapshot=checkpoint.version, resume=checkpoint.resume
         )
-        if migrated_from is not None and migrated_from < version:
-            budget = page_size - sum(
-                len(rows) for t in result.changes.values() for rows in t.values()
-            )
-            if not _migration_backfill(result.changes, keys, migrated_from, version, budget):
-                return _initial(device_id, keys, page_size, replacement=True)
-        return result
+    if last_pulled_at is None:
+        return _initial(device_id, keys, page_size)
+    checkpoint = DeviceCheckpoint.objects.filter(
+        device_id=device_id, version=last_pulled_at, resume__isnull=True
+    ).first()
+    if checkpoint is None:
+        # A cursor this device was never given, or one older than the retention window.
+        return _initial(device_id, keys, page_size, replacement=True)
+    # The sync began where the device last stood, unless it is still paging through one.
+    base = checkpoint.base if checkpoint.partial else last_pulled_at
+    result = _delta(
+        device_id, keys, frozenset(checkpoint.keys), last_pulled_at, page_size, base or 0
+    )
+    if migrated_from is not None and migrated_from < version:
+        budget = page_size - sum(len(rows) for t in result.changes.values() for rows in t.values())
+        if not _migration_backfill(result.changes, keys, migrated_from, version, budget):
+            return _initial(device_id, keys, page_size, replacement=True)
+    return result
 
 
 def _migration_backfill(
@@ -192,7 +231,9 @@ def _at_version(result: PullResult, version: int) -> PullResult:
             "updated": [{k: v for k, v in r.items() if k in names} for r in bucket["updated"]],
             "deleted": bucket["deleted"],
         }
-    return PullResult(changes, result.timestamp, result.has_more, result.replacement)
+    return PullResult(
+        changes, result.timestamp, result.has_more, result.replacement, result.checkpoint
+    )
 
 
 def _checkpoint(
@@ -203,20 +244,33 @@ def _checkpoint(
     *,
     base: int | None = None,
     partial: bool = False,
-) -> DeviceCheckpoint:
-    """Remember the keys the device holds at the cursor it is handed and the cursor its sync
-    began from (or, for a continuation token, where the initial sync resumes)."""
-    if resume is not None:
-        return DeviceCheckpoint.objects.create(
-            device_id=device_id, version=version, keys=sorted(keys), resume=resume
+) -> _Checkpoint:
+    """The keys the device holds at the cursor it is handed and the cursor its sync began
+    from (or, for a continuation token, where the initial sync resumes), to record after the
+    reads."""
+    return _Checkpoint(device_id, version, keys, resume, base, partial)
+
+
+def _record(result: PullResult) -> None:
+    """Write the result's checkpoint; a continuation token is the checkpoint's id."""
+    pending = result.checkpoint
+    if pending is None:
+        return
+    if pending.resume is not None:
+        created = DeviceCheckpoint.objects.create(
+            device_id=pending.device_id,
+            version=pending.version,
+            keys=sorted(pending.keys),
+            resume=pending.resume,
         )
-    checkpoint, _ = DeviceCheckpoint.objects.update_or_create(
-        device_id=device_id,
-        version=version,
+        result.timestamp = CONTINUATION_BASE + created.pk
+        return
+    DeviceCheckpoint.objects.update_or_create(
+        device_id=pending.device_id,
+        version=pending.version,
         resume__isnull=True,
-        defaults={"keys": sorted(keys), "base": base, "partial": partial},
+        defaults={"keys": sorted(pending.keys), "base": pending.base, "partial": pending.partial},
     )
-    return checkpoint
 
 
 def _initial(
@@ -250,11 +304,11 @@ def _initial(
                 "table": index if more_here else index + 1,
                 "after": rows[-1]["id"] if more_here else None,
             }
-            checkpoint = _checkpoint(device_id, version, keys, next_resume)
-            return PullResult(changes, CONTINUATION_BASE + checkpoint.pk, True, replacement)
+            pending = _checkpoint(device_id, version, keys, next_resume)
+            return PullResult(changes, CONTINUATION_BASE, True, replacement, pending)
         after_id = None
-    _checkpoint(device_id, version, keys, None, base=version)
-    return PullResult(changes, version, False, replacement)
+    pending = _checkpoint(device_id, version, keys, None, base=version)
+    return PullResult(changes, version, False, replacement, pending)
 
 
 def _newly_held(
@@ -360,7 +414,7 @@ def _delta(
                     .values_list("pk", flat=True)
                 )
         bucket["deleted"].extend(sorted(str(i) for i in gone - seen - backfilled))
-    _checkpoint(
+    pending = _checkpoint(
         device_id,
         version,
         keys if not has_more else keys_then,
@@ -368,4 +422,4 @@ def _delta(
         base=base,
         partial=has_more,
     )
-    return PullResult(changes, version, has_more)
+    return PullResult(changes, version, has_more, checkpoint=pending)
