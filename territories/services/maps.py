@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Max
 
+from server import realtime
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
@@ -21,6 +23,13 @@ from territories.models import (
     TerritoryType,
     new_revision,
 )
+
+
+def poke_members(user_ids: Iterable[int]) -> None:
+    """After commit, tell these users' devices to pull: their territory keys changed (a socket
+    joins its key groups when it connects, so it would not hear of the new keys' records)."""
+    for user_id in sorted(set(user_ids)):
+        realtime.publish_on_commit(realtime.user_group(user_id), "sync.poke")
 
 
 def _next_version() -> int:
@@ -193,9 +202,11 @@ def membership_add(
         raise ApplicationError(
             "invalid", "valid_to is before valid_from.", fields={"valid_to": ["Too early."]}
         )
-    return Membership.objects.create(
+    membership = Membership.objects.create(
         territory=territory, user=user, role=role, valid_from=valid_from, valid_to=valid_to
     )
+    poke_members([user.pk])
+    return membership
 
 
 @transaction.atomic
@@ -207,4 +218,5 @@ def membership_end(*, actor: User, membership: Membership, valid_to: dt.date) ->
         )
     membership.valid_to = valid_to
     membership.save(update_fields=["valid_to"])
+    poke_members([membership.user_id])
     return membership

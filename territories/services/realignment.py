@@ -15,6 +15,7 @@ from server.errors import ApplicationError
 from server.models import User
 from territories.models import (
     Assignment,
+    Membership,
     ModelState,
     Override,
     RecordType,
@@ -22,7 +23,7 @@ from territories.models import (
     TerritoryModel,
 )
 from territories.services import assignment
-from territories.services.maps import lock_planning
+from territories.services.maps import lock_planning, poke_members
 
 
 @transaction.atomic
@@ -168,6 +169,12 @@ def territory_model_activate(*, actor: User, model_id: int) -> TerritoryModel:
     outcome = assignment.compute(model)
     assignment.record(model, outcome, now=now)
     assignment.apply_to_accounts(model, outcome, actor=actor)
+    # Members of either map hold other territory keys now.
+    poke_members(
+        Membership.objects.filter(
+            territory__territory_model__in=[m for m in (model, previous) if m is not None]
+        ).values_list("user_id", flat=True)
+    )
     return model
 
 
