@@ -7,17 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from crm import models
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from server.admin import ReadOnlyAdmin
 
 
 class SiteInline(admin.TabularInline):

@@ -1,7 +1,23 @@
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
 
 from server.models import User, UserRole
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records changed only through services (and their checks and change log), shown here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class UserRoleInline(admin.TabularInline):

@@ -3,11 +3,12 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from server.admin import ReadOnlyAdmin
 from sync.models import Change, RejectedChange
 
 
 @admin.register(Change)
-class ChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ChangeAdmin(ReadOnlyAdmin):
     list_display = (
         "version",
         "table",
@@ -20,15 +21,6 @@ class ChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ("table", "operation")
     search_fields = ("record_id", "request_id")
     list_select_related = ("actor",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(RejectedChange)

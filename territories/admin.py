@@ -1,8 +1,6 @@
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from server.admin import ReadOnlyAdmin
 from territories.models import (
     Assignment,
     Membership,
@@ -13,32 +11,19 @@ from territories.models import (
 )
 
 
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Changes go through the services (and their checks), not the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(TerritoryModel)
-class TerritoryModelAdmin(ReadOnly):
+class TerritoryModelAdmin(ReadOnlyAdmin):
     list_display = ("version", "name", "state", "created_at", "activated_at")
     list_filter = ("state",)
 
 
 @admin.register(TerritoryType)
-class TerritoryTypeAdmin(ReadOnly):
+class TerritoryTypeAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "priority")
 
 
 @admin.register(Territory)
-class TerritoryAdmin(ReadOnly):
+class TerritoryAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "type", "territory_model", "parent", "area", "vertices")
     list_filter = ("territory_model", "type")
     search_fields = ("code", "name")
@@ -47,14 +32,14 @@ class TerritoryAdmin(ReadOnly):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ReadOnly):
+class MembershipAdmin(ReadOnlyAdmin):
     list_display = ("territory", "user", "role", "valid_from", "valid_to")
     list_filter = ("role",)
     list_select_related = ("territory", "user")
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(ReadOnly):
+class AssignmentAdmin(ReadOnlyAdmin):
     list_display = (
         "record_type",
         "record_id",
@@ -70,7 +55,7 @@ class AssignmentAdmin(ReadOnly):
 
 
 @admin.register(Override)
-class OverrideAdmin(ReadOnly):
+class OverrideAdmin(ReadOnlyAdmin):
     list_display = (
         "record_type",
         "record_id",
