@@ -271,17 +271,7 @@ def record_scope_moves(
         tracked = registry.for_model(type(instance))
         scope_after = tracked.scope_keys(instance)
         if scope_after != scope_before:
-            entries.append(
-                _entry(
-                    tracked=tracked,
-                    record_id=instance.pk,
-                    operation=Operation.UPDATE,
-                    diff={},
-                    scope_before=scope_before,
-                    scope_after=scope_after,
-                    actor_id=_actor_id(actor),
-                )
-            )
+            entries.append(_unchanged(tracked, instance, scope_before, scope_after, actor))
     return _save(entries)
 
 
@@ -293,18 +283,27 @@ def record_resend(*, instances: Sequence[models.Model], actor: Any) -> list[Chan
     for instance in instances:
         tracked = registry.for_model(type(instance))
         keys = tracked.scope_keys(instance)
-        entries.append(
-            _entry(
-                tracked=tracked,
-                record_id=instance.pk,
-                operation=Operation.UPDATE,
-                diff={},
-                scope_before=keys,
-                scope_after=keys,
-                actor_id=_actor_id(actor),
-            )
-        )
+        entries.append(_unchanged(tracked, instance, keys, keys, actor))
     return _save(entries)
+
+
+def _unchanged(
+    tracked: registry.Tracked,
+    instance: models.Model,
+    scope_before: Iterable[str],
+    scope_after: Iterable[str],
+    actor: Any,
+) -> Change:
+    """An update of no field: a record that moved scope, or that devices must receive again."""
+    return _entry(
+        tracked=tracked,
+        record_id=instance.pk,
+        operation=Operation.UPDATE,
+        diff={},
+        scope_before=scope_before,
+        scope_after=scope_after,
+        actor_id=_actor_id(actor),
+    )
 
 
 @transaction.atomic

@@ -530,29 +530,25 @@ class _Push:
         now = timezone.now()
         for table, records in self.rejected.items():
             for record_id, (rejection, operation, raw) in records.items():
+                values = {
+                    "user": self.user,
+                    "operation": operation,
+                    "data": raw,
+                    "code": rejection.code,
+                    "message": rejection.message,
+                    "fields": rejection.fields,
+                }
                 RejectedChange.objects.update_or_create(
                     device_id=self.device_id,
                     table=table,
                     record_id=record_id,
                     resolved_at=None,
                     defaults={
-                        "user": self.user,
-                        "operation": operation,
-                        "data": raw,
-                        "code": rejection.code,
-                        "message": rejection.message,
-                        "fields": rejection.fields,
+                        **values,
                         "attempts": models.F("attempts") + 1,
                         "last_seen_at": now,
                     },
-                    create_defaults={
-                        "user": self.user,
-                        "operation": operation,
-                        "data": raw,
-                        "code": rejection.code,
-                        "message": rejection.message,
-                        "fields": rejection.fields,
-                    },
+                    create_defaults=values,
                 )
         for table, ids in self.applied.items():
             RejectedChange.objects.filter(

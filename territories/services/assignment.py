@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from django.db import transaction
@@ -67,12 +66,16 @@ def index_for(model: TerritoryModel) -> tuple[geometry.TerritoryIndex, dict[int,
     return built
 
 
+# (territory id or None, reason code, cause)
+Placement = tuple[int | None, str, str]
+
+
 @dataclass
 class Outcome:
     """Where a model puts each record: ``(territory id or None, reason, cause)``."""
 
-    sites: dict[str, tuple[int | None, str, str]] = field(default_factory=dict)
-    accounts: dict[str, tuple[int | None, str, str]] = field(default_factory=dict)
+    sites: dict[str, Placement] = field(default_factory=dict)
+    accounts: dict[str, Placement] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         reasons: dict[str, int] = {}
@@ -138,17 +141,7 @@ def record(model: TerritoryModel, outcome: Outcome, *, now: dt.datetime | None =
                 continue
             if existing is not None:
                 stale.append(existing[0])
-            fresh.append(
-                Assignment(
-                    territory_model=model,
-                    record_type=record_type,
-                    record_id=record_id,
-                    territory_id=territory,
-                    reason=reason,
-                    cause=cause,
-                    valid_from=now,
-                )
-            )
+            fresh.append(_row(model, record_type, record_id, (territory, reason, cause), now))
         for start in range(0, len(stale), 5000):
             Assignment.objects.filter(pk__in=stale[start : start + 5000]).update(valid_to=now)
         Assignment.objects.bulk_create(fresh, batch_size=5000)
@@ -206,9 +199,7 @@ def site_located(site: Site, actor: User | None) -> None:
             crm_services.account_set_territory(actor=actor, account=account, code=code)
 
 
-def _replace(
-    model: TerritoryModel, record_type: str, record_id: str, value: tuple[Any, str, str]
-) -> None:
+def _replace(model: TerritoryModel, record_type: str, record_id: str, value: Placement) -> None:
     now = timezone.now()
     territory, reason, cause = value
     current = (
@@ -226,7 +217,19 @@ def _replace(
             return
         current.valid_to = now
         current.save(update_fields=["valid_to"])
-    Assignment.objects.create(
+    _row(model, record_type, record_id, value, now).save(force_insert=True)
+
+
+def _row(
+    model: TerritoryModel,
+    record_type: str,
+    record_id: str,
+    value: Placement,
+    now: dt.datetime,
+) -> Assignment:
+    """The assignment row that opens at ``now`` for ``(territory, reason, cause)``."""
+    territory, reason, cause = value
+    return Assignment(
         territory_model=model,
         record_type=record_type,
         record_id=record_id,

@@ -4,7 +4,6 @@ then activate it atomically. And manual overrides, which survive realignment."""
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -44,17 +43,6 @@ def territory_model_assign(*, actor: User | None, model_id: int) -> dict[str, An
     return {"changed": changed, "accounts_moved": moved, "accounts": outcome.counts()}
 
 
-@dataclass(frozen=True)
-class TerritoryDelta:
-    code: str
-    accounts_before: int
-    accounts_after: int
-    open_work_orders_before: int
-    open_work_orders_after: int
-    pipeline_before: float
-    pipeline_after: float
-
-
 def _current_accounts(model: TerritoryModel | None) -> dict[str, str]:
     """account id -> territory code (accounts without a territory left out)."""
     if model is None:
@@ -86,27 +74,17 @@ def realignment_preview(*, actor: User, model_id: int) -> dict[str, Any]:
     model = TerritoryModel.objects.filter(pk=model_id, state=ModelState.PLANNING).first()
     if model is None:
         raise ApplicationError("not_found", f"No planning model {model_id}.", status=404)
-    before = _current_accounts(assignment.active_model())
+    active = assignment.active_model()
+    before = _current_accounts(active)
     after = _current_accounts(model)
     moved = sorted(a for a in after if a in before and before[a] != after[a])
     added = sorted(a for a in after if a not in before)
     unassigned = sorted(a for a in before if a not in after)
-    codes = sorted(
-        set(before.values())
-        | set(after.values())
-        | set(model.territories.values_list("code", flat=True))
-    )
+    after_codes = set(model.territories.values_list("code", flat=True))
+    before_codes = set(active.territories.values_list("code", flat=True)) if active else set()
     count_before = _count(before)
     count_after = _count(after)
-    # Work orders and pipeline arrive with the field-service and sales issues: until then
-    # every territory has none.
-    rows = [
-        TerritoryDelta(code, count_before.get(code, 0), count_after.get(code, 0), 0, 0, 0.0, 0.0)
-        for code in codes
-    ]
-    after_codes = set(model.territories.values_list("code", flat=True))
-    active = assignment.active_model()
-    before_codes = set(active.territories.values_list("code", flat=True)) if active else set()
+    codes = sorted(set(before.values()) | set(after.values()) | after_codes)
     return {
         "model": model.pk,
         "accounts_moved": len(moved),
@@ -115,18 +93,20 @@ def realignment_preview(*, actor: User, model_id: int) -> dict[str, Any]:
         "moved": moved[:1000],
         "added": added[:1000],
         "unassigned": unassigned[:1000],
+        # Work orders and pipeline arrive with the field-service and sales issues: until then
+        # every territory has none.
         "territories": [
             {
-                "code": r.code,
+                "code": code,
                 "accounts": {
-                    "before": r.accounts_before,
-                    "after": r.accounts_after,
-                    "delta": r.accounts_after - r.accounts_before,
+                    "before": count_before.get(code, 0),
+                    "after": count_after.get(code, 0),
+                    "delta": count_after.get(code, 0) - count_before.get(code, 0),
                 },
                 "open_work_orders": {"before": 0, "after": 0, "delta": 0},
                 "pipeline_value": {"before": 0.0, "after": 0.0, "delta": 0.0},
             }
-            for r in rows
+            for code in codes
         ],
         "coefficient_of_variation": {
             "accounts": {

@@ -16,19 +16,9 @@ from sync.models import Change, RejectedChange
 from sync.push_payload import MAX_RECORDS
 from sync.schema import schema
 from tests.factories import AccountFactory, ContactFactory, SiteFactory
+from tests.sync.test_pull import _pull
 
-PULL = "/api/v1/sync/pull/"
 PUSH = "/api/v1/sync/push/"
-
-
-def _pull(client: APIClient, since: int | None = None) -> dict[str, Any]:
-    params: dict[str, Any] = {"schema_version": 1}
-    if since is not None:
-        params["last_pulled_at"] = since
-    response = client.get(PULL, params)
-    assert response.status_code == 200, response.content
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def _push(
