@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -111,8 +113,33 @@ def require_capability(user: User | AnonymousUser, capability: Capability) -> No
         )
 
 
+_scope_cache: ContextVar[dict[int, frozenset[str]] | None] = ContextVar("scope_cache", default=None)
+
+
+@contextmanager
+def scope_keys_cached(known: dict[int, frozenset[str]] | None = None) -> Iterator[None]:
+    """Within the block, each user's keys are computed once (a sync push checks scope for
+    every record it applies, and a user's keys cannot change during it). ``known``: keys
+    already computed, by user id."""
+    token = _scope_cache.set(dict(known or {}))
+    try:
+        yield
+    finally:
+        _scope_cache.reset(token)
+
+
 def scope_keys_for(user: User) -> frozenset[str]:
     """Every scope key ``user`` holds right now."""
+    cache = _scope_cache.get()
+    if cache is not None and user.pk in cache:
+        return cache[user.pk]
+    keys = _compute_keys(user)
+    if cache is not None:
+        cache[user.pk] = keys
+    return keys
+
+
+def _compute_keys(user: User) -> frozenset[str]:
     keys = {REFERENCE_KEY, owner_key(user.pk)}
     if has_capability(user, Capability.CRM_VIEW_ALL):
         keys.add(ORG_KEY)

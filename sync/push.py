@@ -38,6 +38,7 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from server import context
+from server.access import scope_keys_cached
 from server.errors import ApplicationError
 from sync import changelog, registry
 from sync.enums import Operation
@@ -80,7 +81,11 @@ def push(
     tables = parse(body)
     digest = _digest(body)
     try:
-        with context.device(device_id), transaction.atomic():
+        with (
+            context.device(device_id),
+            scope_keys_cached({user.pk: keys}),
+            transaction.atomic(),
+        ):
             stored = _stored_answer(device_id, idempotency_key, digest)
             if stored is not None:
                 return stored

@@ -760,3 +760,23 @@ def test_a_push_takes_its_versions_at_the_end_in_one_batch(client_for, rep):
     # the rejected record's change was dropped with its savepoint; the rest are consecutive
     assert len(versions) == 3 and versions == list(range(versions[0], versions[0] + 3))
     assert not Change.objects.filter(record_id=bad["id"]).exists()
+
+
+def test_a_push_looks_up_the_users_scope_once(client_for, rep):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    account = AccountFactory.create(owner=rep)
+    tablet = client_for(rep, device_id="tablet")
+    cursor = _pull(tablet)["timestamp"]
+    created = [
+        {"id": f"cont{i:012d}", "account_id": account.id, "last_name": f"N{i}"} for i in range(10)
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        _ok(_push(tablet, {"contacts": {"created": created}}, cursor))
+
+    memberships = [q for q in queries.captured_queries if "territories_membership" in q["sql"]]
+    # one for the request's scope, none per record
+    assert len(memberships) == 1
+    assert Contact.objects.filter(account=account).count() == 10
