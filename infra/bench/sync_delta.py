@@ -48,6 +48,7 @@ import asyncio
 import contextvars
 import ctypes
 import gc
+import itertools
 import json
 import math
 import os
@@ -66,7 +67,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -375,10 +376,17 @@ def _healthy(base_url: str) -> bool:
 
 
 @contextmanager
-def daphne(log_dir: Path) -> Iterator[Server]:
+def daphnes(log_dir: Path, count: int) -> Iterator[list[Server]]:
+    """``count`` daphne processes, as behind a reverse proxy in production; stopped on exit."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(daphne(log_dir, n)) for n in range(count)]
+
+
+@contextmanager
+def daphne(log_dir: Path, number: int = 0) -> Iterator[Server]:
     """A daphne process (``--serve``) with this process's environment; stopped on exit."""
     port = _free_port()
-    log_path = log_dir / "daphne.log"
+    log_path = log_dir / f"daphne-{number}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
             [sys.executable, "-m", "infra.bench.sync_delta", "--serve", str(port)],
@@ -683,8 +691,11 @@ class Session:
     """The devices, their sockets and the writes of one leg, driven from one event loop;
     pulls and writes run in threads (each device is its own phone)."""
 
-    def __init__(self, server: Server, seed: int) -> None:
-        self.server = server
+    def __init__(self, servers: Sequence[Server], seed: int) -> None:
+        # Devices are spread over the servers round-robin, each sticking to its own (the
+        # reverse proxy's job in production).
+        self.servers = list(servers)
+        self.signed_in = itertools.count()
         self.rng = random.Random(seed)
         self.readers: list[Device] = []
         self.office_writer: Device | None = None
@@ -716,9 +727,13 @@ class Session:
 
     # ---- set-up ----------------------------------------------------------------------
 
+    def _server_cpu_s(self) -> float:
+        return sum(process_cpu_s(server.pid) for server in self.servers)
+
     def _sign_in(self, username: str, name: str, kind: str) -> Device:
-        body = login(self.server.base_url, username, name)
-        transport = RecordingTransport(self.server.base_url, body["access"])
+        server = self.servers[next(self.signed_in) % len(self.servers)]
+        body = login(server.base_url, username, name)
+        transport = RecordingTransport(server.base_url, body["access"])
         return Device(
             name, username, kind, int(body["user"]["id"]), transport, SyncClient(transport)
         )
@@ -807,13 +822,12 @@ class Session:
     async def connect(self) -> float:
         from websockets.asyncio.client import connect
 
-        ws_url = self.server.base_url.replace("http://", "ws://") + "/ws/device/"
         limit = asyncio.Semaphore(SOCKETS_AT_ONCE)
 
         async def open_one(device: Device) -> None:
             async with limit:
                 device.socket = await connect(
-                    ws_url,
+                    device.transport.base_url.replace("http://", "ws://") + "/ws/device/",
                     additional_headers={"Authorization": f"Bearer {device.transport.access_token}"},
                     compression=None,
                     proxy=None,
@@ -997,7 +1011,7 @@ class Session:
             device.auto, device.pokes = auto, []
         self.phase_started = time.perf_counter()
         self.cpu_started = (
-            process_cpu_s(self.server.pid),
+            self._server_cpu_s(),
             time.process_time(),
             machine_cpu(),
             service_cpu_s(),
@@ -1099,7 +1113,7 @@ class Session:
             "phase": self.phase,
             "wall_s": wall,
             "cpu": {
-                "daphne_s": process_cpu_s(self.server.pid) - daphne_cpu,
+                "daphne_s": self._server_cpu_s() - daphne_cpu,
                 "bench_s": time.process_time() - bench_cpu,
                 "machine_busy": (busy_now - busy) / max(1, total_now - total),
                 # CPU seconds of everything else on the machine (other work running at the
@@ -1108,7 +1122,7 @@ class Session:
                 "others_s": max(
                     0.0,
                     (busy_now - busy) / os.sysconf("SC_CLK_TCK")
-                    - (process_cpu_s(self.server.pid) - daphne_cpu)
+                    - (self._server_cpu_s() - daphne_cpu)
                     - (time.process_time() - bench_cpu)
                     - sum(
                         seconds - services.get(pid, 0.0) for pid, seconds in service_cpu_s().items()
@@ -1242,10 +1256,10 @@ class Session:
 
 
 async def drive(
-    server: Server, *, seed: int, quiet_rounds: int, live_seconds: float, rate: float,
-    fanout_rounds: int,
+    servers: Sequence[Server], *, seed: int, quiet_rounds: int, live_seconds: float,
+    rate: float, fanout_rounds: int,
 ) -> dict[str, Any]:  # fmt: skip
-    session = Session(server, seed)
+    session = Session(servers, seed)
     loop = asyncio.get_running_loop()
     try:
         login_s = await loop.run_in_executor(None, session.sign_in)
@@ -1268,10 +1282,18 @@ async def drive(
     return {"login_s": login_s, **initial, "sockets_s": sockets_s, "phases": phases}
 
 
+def default_processes(backend: str) -> int:
+    """PostgreSQL: one daphne process per CPU, pokes crossing them through Redis (the
+    production layout). SQLite: one, since its in-memory channel layer stays in a process
+    (and its database takes one writer at a time)."""
+    return max(1, os.cpu_count() or 1) if backend == "postgres" else 1
+
+
 def run(
     *, backend: str, scale: str, seed: int, quiet_rounds: int, live_seconds: float,
-    rate: float, fanout_rounds: int,
+    rate: float, fanout_rounds: int, processes: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
+    processes = processes or default_processes(backend)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fieldline-bench-") as data_dir:
         prepare_environment(backend, Path(data_dir))
@@ -1289,11 +1311,11 @@ def run(
             else "in memory (`InMemoryChannelLayer`)"
         )
         log(f"loaded in {load_wall_s:.1f}s")
-        with daphne(Path(data_dir)) as server:
+        with daphnes(Path(data_dir), processes) as servers:
             try:
                 measured = asyncio.run(
                     drive(
-                        server,
+                        servers,
                         seed=seed,
                         quiet_rounds=quiet_rounds,
                         live_seconds=live_seconds,
@@ -1302,11 +1324,13 @@ def run(
                     )
                 )
             except BenchError as error:
-                logged = server_errors(server.log_path)
+                logged = [line for s in servers for line in server_errors(s.log_path)]
                 raise BenchError(
                     str(error) + "".join(f"\n  daphne logged: {line}" for line in logged)
                 ) from None
-            measured["server_errors"] = server_errors(server.log_path)
+            measured["server_errors"] = [
+                line for server in servers for line in server_errors(server.log_path)
+            ]
     phases = measured.pop("phases")
     return {
         "benchmark": BENCHMARK,
@@ -1319,6 +1343,7 @@ def run(
             "live_seconds": live_seconds,
             "rate": rate,
             "fanout_rounds": fanout_rounds,
+            "processes": processes,
             "cpus": os.cpu_count(),
         },
         "setup": {**setup, **measured},
@@ -1521,9 +1546,10 @@ def _applied_table(legs: Sequence[dict[str, Any]]) -> list[str]:
         "the response). *Poke*: commit to the poke reaching the device's socket (measured when "
         "one write is in flight at a time). *Pull start*: commit to the start of the pull that "
         "applied it (poke delivery, and waiting for a pull already running to end). CPU: the "
-        "daphne process's CPU time over the phase's wall time, how busy the whole machine was "
-        "(all its CPUs), and the CPUs used meanwhile by processes other than daphne, this "
-        "benchmark, PostgreSQL and Redis (other work on the machine disturbs the numbers).",
+        "daphne processes' CPU time (summed) over the phase's wall time, how busy the whole "
+        "machine was (all its CPUs), and the CPUs used meanwhile by processes other than "
+        "daphne, this benchmark, PostgreSQL and Redis (other work on the machine disturbs "
+        "the numbers).",
         "",
         "| Backend | Phase | Samples | p50 | p95 | p99 | max | From the answer p50 / p99 | "
         "Missed | Poke p50 / p99 | Pull start p50 / p99 | daphne CPU | machine busy | "
@@ -1657,7 +1683,13 @@ def _method_text(legs: Sequence[dict[str, Any]]) -> list[str]:
         + ") are never edited: the seeder stores addresses such as `léa.martin3@example.fr`, "
         "which Django's `EmailValidator` refuses, and every edit runs `full_clean()`, so a push "
         "or `PATCH` that changes only their title is rejected.",
-        f"- Everything runs on one {config['cpus']}-CPU machine: daphne (one process: one "
+        "- daphne processes: "
+        + ", ".join(
+            f"{BACKEND_LABELS[leg['backend']]} {leg['config'].get('processes', 1)}" for leg in legs
+        )
+        + ". With several, devices are spread over them round-robin and each keeps to its own "
+        "(a reverse proxy's job in production); pokes cross processes through Redis.",
+        f"- Everything runs on one {config['cpus']}-CPU machine: daphne (each process one "
         "core at most for Python), the database, Redis and this benchmark's 200 clients share "
         "it, so the client-side numbers (poke to applied) include the clients' own CPU "
         "contention. Server time does not include the client's work, but does include waiting "
@@ -1683,6 +1715,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--live-seconds", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=4.0, help="live writes a second")
     parser.add_argument("--fanout-rounds", type=int, default=6)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        help="daphne processes (default: one per CPU on PostgreSQL, one on SQLite)",
+    )
     parser.add_argument("--json", type=Path, help="also write the structured results here")
     # Internal: what the child processes run.
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -1708,6 +1745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             live_seconds=args.live_seconds,
             rate=args.rate,
             fanout_rounds=args.fanout_rounds,
+            processes=args.processes,
         )
     except BenchError as error:
         log(f"error: {error}")
