@@ -22,7 +22,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from sync import registry
-from sync.models import ChangeKey, DeviceCheckpoint, VersionCounter
+from sync.models import ChangeKey, DeviceCheckpoint
+from sync.selectors import current_version
 
 CONTINUATION_BASE = 2**52
 DEFAULT_PAGE_SIZE = 5000
@@ -65,11 +66,6 @@ def _empty_changes() -> dict[str, TableChanges]:
     return {
         table: {"created": [], "updated": [], "deleted": []} for table in registry.syncable_tables()
     }
-
-
-def snapshot_version() -> int:
-    value = VersionCounter.objects.filter(pk=1).values_list("value", flat=True).first()
-    return int(value or 0)
 
 
 def _begin_snapshot() -> None:
@@ -264,7 +260,7 @@ def _initial(
     resume: dict[str, Any] | None = None,
     replacement: bool = False,
 ) -> PullResult:
-    version = snapshot_version() if snapshot is None else snapshot
+    version = current_version() if snapshot is None else snapshot
     tables = registry.syncable_tables()
     start_table = int(resume["table"]) if resume else 0
     after_id: str | None = resume.get("after") if resume else None
@@ -328,7 +324,7 @@ def _delta(
     page_size: int,
     base: int,
 ) -> PullResult:
-    snapshot = snapshot_version()
+    snapshot = current_version()
     relevant = keys | keys_then
     # The changed records, in version order, until the page is full.
     touched: dict[tuple[str, str], set[str]] = {}

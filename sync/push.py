@@ -44,8 +44,9 @@ from sync import changelog, registry
 from sync.enums import Operation
 from sync.ids import is_valid_id
 from sync.models import Change, ChangeKey, DeviceCheckpoint, PushReceipt, RejectedChange
-from sync.pull import CONTINUATION_BASE, snapshot_version
+from sync.pull import CONTINUATION_BASE
 from sync.push_payload import Incoming, TablePush, parse
+from sync.selectors import current_version
 from sync.wire import Column
 
 # Columns the server keeps: what a device sends for them is ignored.
@@ -135,7 +136,7 @@ def _stored_answer(device_id: str, key: str | None, digest: str) -> dict[str, An
 def _check_cursor(last_pulled_at: int | None) -> int:
     if last_pulled_at is None:
         return 0
-    if last_pulled_at >= CONTINUATION_BASE or last_pulled_at > snapshot_version():
+    if last_pulled_at >= CONTINUATION_BASE or last_pulled_at > current_version():
         raise ApplicationError(
             "invalid_cursor",
             "lastPulledAt must be a timestamp a completed pull returned.",

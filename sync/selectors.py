@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 
 from server.access import Capability, has_capability, require_capability
 from server.filters import DateTimeFilter, FilterSet, IdFilter, apply_filters
 from server.models import User
+from sync import registry
 from sync.enums import Operation
-from sync.models import Change, RejectedChange
+from sync.models import Change, RejectedChange, VersionCounter
 
 
 class ChangeFilter(FilterSet):
@@ -54,3 +55,15 @@ def rejection_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[Rejec
     if not has_capability(actor, Capability.AUDIT_VIEW):
         queryset = queryset.filter(user=actor)
     return apply_filters(RejectionFilter, filters, queryset)
+
+
+def current_version() -> int:
+    """The cursor now: every change at or below it has committed."""
+    value = VersionCounter.objects.filter(pk=1).values_list("value", flat=True).first()
+    return int(value or 0)
+
+
+def changed_since(version: int, models: Iterable[type[Model]]) -> bool:
+    """Whether any record of ``models`` changed after cursor ``version``."""
+    tables = [registry.for_model(model).table for model in models]
+    return Change.objects.filter(version__gt=version, table__in=tables).exists()

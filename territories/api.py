@@ -12,6 +12,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from server.api import StrictInputSerializer, actor_of, paginated_response, validated
@@ -20,11 +21,13 @@ from server.models import User
 from territories import selectors, services
 from territories.models import (
     Assignment,
+    JobKind,
     MemberRole,
     Membership,
     Override,
     RecordType,
     Territory,
+    TerritoryJob,
     TerritoryModel,
     TerritoryType,
 )
@@ -220,23 +223,82 @@ class TerritoryModelExportApi(APIView):
         return Response(selectors.territory_export(selectors.territory_model_get(model_id)))
 
 
+class TerritoryJobOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = TerritoryJob
+        fields = [
+            "id",
+            "kind",
+            "territory_model",
+            "state",
+            "stage",
+            "done",
+            "total",
+            "result",
+            "error",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+def _job_started(request: Request, model_id: int, kind: str) -> Response:
+    job = services.territory_job_start(actor=actor_of(request), model_id=model_id, kind=kind)
+    location = reverse("territory-job-detail", kwargs={"job_id": job.pk}, request=request)
+    return Response(
+        TerritoryJobOutput(job).data,
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": location},
+    )
+
+
 class TerritoryModelAssignApi(APIView):
-    @extend_schema(request=None, responses={200: dict})
+    """Assign every site and account in the model, as a job (poll its ``Location``)."""
+
+    @extend_schema(request=None, responses={202: TerritoryJobOutput})
     def post(self, request: Request, model_id: int) -> Response:
-        return Response(services.territory_model_assign(actor=actor_of(request), model_id=model_id))
+        return _job_started(request, model_id, JobKind.ASSIGN)
 
 
 class TerritoryModelPreviewApi(APIView):
-    @extend_schema(responses={200: dict})
-    def get(self, request: Request, model_id: int) -> Response:
-        return Response(services.realignment_preview(actor=actor_of(request), model_id=model_id))
+    """Preview what activating this planning model would change, as a job."""
+
+    @extend_schema(request=None, responses={202: TerritoryJobOutput})
+    def post(self, request: Request, model_id: int) -> Response:
+        return _job_started(request, model_id, JobKind.PREVIEW)
 
 
 class TerritoryModelActivateApi(APIView):
-    @extend_schema(request=None, responses=TerritoryModelOutput)
+    """Activate this planning model, as a job."""
+
+    @extend_schema(request=None, responses={202: TerritoryJobOutput})
     def post(self, request: Request, model_id: int) -> Response:
-        model = services.territory_model_activate(actor=actor_of(request), model_id=model_id)
-        return Response(TerritoryModelOutput(model).data)
+        return _job_started(request, model_id, JobKind.ACTIVATE)
+
+
+class TerritoryJobListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("model", int, required=False)],
+        responses=TerritoryJobOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=selectors.territory_job_list(
+                actor=actor_of(request), model_id=_model_id(request.query_params.get("model"))
+            ),
+            serializer_class=TerritoryJobOutput,
+            ordering=("-created_at", "-id"),
+        )
+
+
+class TerritoryJobDetailApi(APIView):
+    @extend_schema(responses=TerritoryJobOutput)
+    def get(self, request: Request, job_id: int) -> Response:
+        job = selectors.territory_job_get(actor=actor_of(request), job_id=job_id)
+        return Response(TerritoryJobOutput(job).data)
 
 
 class TerritoryListApi(APIView):

@@ -220,3 +220,45 @@ class Override(models.Model):
 
     def __str__(self) -> str:
         return f"{self.record_type}/{self.record_id} -> {self.territory_code}"
+
+
+class JobKind(models.TextChoices):
+    ASSIGN = "assign", "Assign"
+    PREVIEW = "preview", "Preview"
+    ACTIVATE = "activate", "Activate"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class TerritoryJob(models.Model):
+    """A long operation on a territory model (assignment, preview, activation), run by the
+    task worker. ``stage``, ``done`` and ``total`` say how far it is; ``result`` or ``error``
+    says how it ended."""
+
+    kind = models.CharField(max_length=16, choices=JobKind.choices)
+    territory_model = models.ForeignKey(
+        TerritoryModel, on_delete=models.CASCADE, related_name="jobs"
+    )
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.QUEUED)
+    stage = models.CharField(max_length=32, blank=True)
+    done = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveBigIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.territory_model_id} ({self.state})"

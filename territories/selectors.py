@@ -7,9 +7,11 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from server.access import Capability, require_capability
 from server.errors import ApplicationError
+from server.models import User
 from territories import geometry
-from territories.models import Assignment, Territory, TerritoryModel
+from territories.models import Assignment, Territory, TerritoryJob, TerritoryModel
 from territories.services.assignment import active_model, index_for
 
 
@@ -72,3 +74,17 @@ def assignment_history(
     if as_of is not None:
         rows = rows.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=as_of), valid_from__lte=as_of)
     return rows.select_related("territory", "territory_model").order_by("valid_from", "pk")
+
+
+def territory_job_list(*, actor: User, model_id: int | None) -> QuerySet[TerritoryJob]:
+    """Territory jobs, newest first: for those who manage territories."""
+    require_capability(actor, Capability.TERRITORY_MANAGE)
+    jobs = TerritoryJob.objects.all()
+    return jobs.filter(territory_model_id=model_id) if model_id is not None else jobs
+
+
+def territory_job_get(*, actor: User, job_id: int) -> TerritoryJob:
+    job = territory_job_list(actor=actor, model_id=None).filter(pk=job_id).first()
+    if job is None:
+        raise ApplicationError("not_found", f"No territory job {job_id}.", status=404)
+    return job

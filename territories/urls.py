@@ -41,6 +41,12 @@ urlpatterns = [
         api.TerritoryModelActivateApi.as_view(),
         name="territory-model-activate",
     ),
+    path("territory-jobs/", api.TerritoryJobListApi.as_view(), name="territory-job-list"),
+    path(
+        "territory-jobs/<int:job_id>/",
+        api.TerritoryJobDetailApi.as_view(),
+        name="territory-job-detail",
+    ),
     path("territories/", api.TerritoryListApi.as_view(), name="territory-list"),
     path("territories/locate/", api.TerritoryLocateApi.as_view(), name="territory-locate"),
     path(

@@ -6,6 +6,7 @@ from crm.services.accounts import (
     account_create,
     account_set_territory,
     account_update,
+    accounts_set_territories,
 )
 from crm.services.contacts import contact_archive, contact_create, contact_update
 from crm.services.imports import customers_bulk_import
@@ -32,6 +33,7 @@ __all__ = [
     "account_create",
     "account_set_territory",
     "account_update",
+    "accounts_set_territories",
     "asset_archive",
     "asset_create",
     "asset_update",

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from crm.models import (
     Account,
@@ -86,10 +87,14 @@ def account_update(
     return account
 
 
+# The records that carry their account's scope keys.
+ACCOUNT_CHILDREN = (Site, Contact, Asset, Interaction, Promise, ContactPreference)
+
+
 def _move_children(account: Account, *, scope_before: frozenset[str], actor: User | None) -> None:
     """The account's records carry its scope keys: record that they moved with it."""
     children: list[Any] = []
-    for model in (Site, Contact, Asset, Interaction, Promise, ContactPreference):
+    for model in ACCOUNT_CHILDREN:
         children.extend(model._default_manager.filter(account=account))
     for child in children:
         child.account = account  # the keys are computed from the (updated) parent
@@ -108,6 +113,60 @@ def account_set_territory(*, actor: User | None, account: Account, code: str) ->
     if changed and account_keys(account) != edit.scope_before:
         _move_children(account, scope_before=edit.scope_before, actor=actor)
     return changed
+
+
+TERRITORY_BATCH = 1000
+
+
+@transaction.atomic
+def accounts_set_territories(*, actor: User | None, territories: Mapping[str, str]) -> int:
+    """``account_set_territory`` for many accounts at once (a realignment's activation):
+    ``territories`` maps account ids to codes. Per thousand accounts, one locking read, one
+    read per kind of child record and one bulk update; the change log is written in one batch
+    at the end. Returns how many accounts moved."""
+    moved = 0
+    ids = sorted(territories)
+    with changelog.deferred():
+        for start in range(0, len(ids), TERRITORY_BATCH):
+            batch = ids[start : start + TERRITORY_BATCH]
+            accounts = [
+                account
+                for account in Account.objects.select_for_update().filter(pk__in=batch)
+                if account.territory != territories[account.pk]
+            ]
+            moved += _set_territories(accounts, territories, actor=actor)
+    return moved
+
+
+def _set_territories(
+    accounts: list[Account], territories: Mapping[str, str], *, actor: User | None
+) -> int:
+    if not accounts:
+        return 0
+    now = timezone.now()
+    children: dict[str, list[Any]] = {}
+    for model in ACCOUNT_CHILDREN:
+        for child in model._default_manager.filter(account_id__in=[a.pk for a in accounts]):
+            children.setdefault(child.account_id, []).append(child)
+    for account in accounts:
+        before = changelog.snapshot(account, many_to_many=False)
+        scope_before = account_keys(account)
+        account.territory = territories[account.pk]
+        account.updated_at = now
+        changelog.record_update(
+            instance=account,
+            before=before,
+            after=changelog.snapshot(account, many_to_many=False),
+            scope_before=scope_before,
+            actor=actor,
+        )
+        if account_keys(account) != scope_before:
+            mine = children.get(account.pk, [])
+            for child in mine:
+                child.account = account  # the keys are computed from the (updated) parent
+            changelog.record_scope_moves(instances=mine, scope_before=scope_before, actor=actor)
+    Account.objects.bulk_update(accounts, ["territory", "updated_at"])
+    return len(accounts)
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """Writes to territories. Each service runs in one transaction."""
 
 from territories.services.assignment import site_located
+from territories.services.jobs import territory_job_start
 from territories.services.maps import (
     membership_add,
     membership_end,
@@ -23,6 +24,7 @@ __all__ = [
     "realignment_preview",
     "site_located",
     "territories_import",
+    "territory_job_start",
     "territory_model_activate",
     "territory_model_assign",
     "territory_model_clone",

@@ -15,6 +15,7 @@ its records') so devices gain or lose it at their next pull.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from territories.models import (
     Territory,
     TerritoryModel,
 )
+from territories.progress import SILENT, Progress
 
 # One spatial index per model revision, per process: built once, reused by every single
 # assignment until the model's territories change.
@@ -84,31 +86,61 @@ class Outcome:
         return reasons
 
 
-def compute(model: TerritoryModel) -> Outcome:
+# Rows read per round trip, and points assigned per vectorised call (a progress report each).
+READ_CHUNK = 50_000
+ASSIGN_CHUNK = 250_000
+
+
+def compute(model: TerritoryModel, progress: Progress = SILENT) -> Outcome:
     """Assign every live site and account in ``model``, in bulk (vectorised point in
-    polygon), with the overrides applied."""
+    polygon), with the overrides applied. Read-only: run it outside a transaction when it is
+    long, so that its progress reports are seen."""
     index, codes = index_for(model)
     by_code = {code: pk for pk, code in codes.items()}
-    rows = list(
-        Site.objects.filter(archived_at__isnull=True).values_list(
-            "pk", "account_id", "is_primary", "longitude", "latitude"
-        )
-    )
-    lngs = np.array([r[3] if r[3] is not None else np.nan for r in rows], dtype=np.float64)
-    lats = np.array([r[4] if r[4] is not None else np.nan for r in rows], dtype=np.float64)
-    result = index.assign(lngs, lats)
+    sites = Site.objects.filter(archived_at__isnull=True)
+    progress.stage("reading sites", sites.count())
+    rows: list[tuple[str, str, bool, float | None, float | None]] = []
+    for chunk in itertools.batched(
+        sites.values_list("pk", "account_id", "is_primary", "longitude", "latitude").iterator(
+            chunk_size=READ_CHUNK
+        ),
+        READ_CHUNK,
+    ):
+        rows.extend(chunk)
+        progress.advance(len(chunk))
+    # None (not geocoded) becomes NaN, which the index reports as no_geocode.
+    lngs = np.array([r[3] for r in rows], dtype=np.float64)
+    lats = np.array([r[4] for r in rows], dtype=np.float64)
+    progress.stage("assigning sites", len(rows))
+    keys = np.empty(len(rows), dtype=np.int64)
+    reasons = np.empty(len(rows), dtype=np.uint8)
+    for start in range(0, len(rows), ASSIGN_CHUNK):
+        part = index.assign(lngs[start : start + ASSIGN_CHUNK], lats[start : start + ASSIGN_CHUNK])
+        keys[start : start + ASSIGN_CHUNK] = part.keys
+        reasons[start : start + ASSIGN_CHUNK] = part.reasons
+        progress.advance(len(part.keys))
+    names = geometry.REASONS
     outcome = Outcome()
-    for i, (site_id, _account, _primary, _lng, _lat) in enumerate(rows):
-        key = int(result.keys[i])
-        outcome.sites[site_id] = (key if key >= 0 else None, result.reason(i), Cause.GEO)
-    primary = {account: site for site, account, is_primary, *_ in rows if is_primary}
-    for account_id in Account.objects.filter(archived_at__isnull=True).values_list("pk", flat=True):
-        primary_site = primary.get(account_id)
-        if primary_site is None:
-            outcome.accounts[account_id] = (None, "no_geocode", Cause.RULE)
-        else:
-            territory, reason, _ = outcome.sites[primary_site]
-            outcome.accounts[account_id] = (territory, reason, Cause.RULE)
+    primary: dict[str, str] = {}
+    for (site_id, account_id, is_primary, _lng, _lat), key, reason in zip(
+        rows, keys.tolist(), reasons.tolist(), strict=True
+    ):
+        outcome.sites[site_id] = (key if key >= 0 else None, names[reason], Cause.GEO)
+        if is_primary:
+            primary[account_id] = site_id
+    accounts = Account.objects.filter(archived_at__isnull=True)
+    progress.stage("assigning accounts", accounts.count())
+    for ids in itertools.batched(
+        accounts.values_list("pk", flat=True).iterator(chunk_size=READ_CHUNK), READ_CHUNK
+    ):
+        for account_id in ids:
+            primary_site = primary.get(account_id)
+            if primary_site is None:
+                outcome.accounts[account_id] = (None, "no_geocode", Cause.RULE)
+            else:
+                territory, site_reason, _ = outcome.sites[primary_site]
+                outcome.accounts[account_id] = (territory, site_reason, Cause.RULE)
+        progress.advance(len(ids))
     for override in Override.objects.filter(removed_at__isnull=True):
         territory_id = by_code.get(override.territory_code)
         target = outcome.sites if override.record_type == RecordType.SITE else outcome.accounts
@@ -157,13 +189,14 @@ def apply_to_accounts(model: TerritoryModel, outcome: Outcome, *, actor: User | 
         account_id: codes[territory] if territory is not None else ""
         for account_id, (territory, _reason, _cause) in outcome.accounts.items()
     }
-    moved = 0
-    for account in Account.objects.select_for_update().filter(archived_at__isnull=True):
-        code = wanted.get(account.pk, "")
-        if account.territory != code:
-            crm_services.account_set_territory(actor=actor, account=account, code=code)
-            moved += 1
-    return moved
+    moving = {
+        account_id: wanted.get(account_id, "")
+        for account_id, code in Account.objects.filter(archived_at__isnull=True).values_list(
+            "pk", "territory"
+        )
+        if code != wanted.get(account_id, "")
+    }
+    return crm_services.accounts_set_territories(actor=actor, territories=moving)
 
 
 def active_model() -> TerritoryModel | None:

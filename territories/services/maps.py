@@ -44,7 +44,14 @@ def territory_model_create(*, actor: User | None, name: str) -> TerritoryModel:
 
 
 def lock_planning(model_id: int) -> TerritoryModel:
-    model = TerritoryModel.objects.select_for_update().filter(pk=model_id).first()
+    return planning_model(model_id, lock=True)
+
+
+def planning_model(model_id: int, *, lock: bool = False) -> TerritoryModel:
+    """A planning model (locked when asked): a 404 when there is none, a 409 when it is
+    active or archived."""
+    models = TerritoryModel.objects.select_for_update() if lock else TerritoryModel.objects
+    model = models.filter(pk=model_id).first()
     if model is None:
         raise ApplicationError("not_found", f"No territory model {model_id}.", status=404)
     if model.state != ModelState.PLANNING:

@@ -3,15 +3,19 @@ then activate it atomically. And manual overrides, which survive realignment."""
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from crm.models import Account, Site
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
+from sync.selectors import changed_since, current_version
 from territories.models import (
     Assignment,
     Membership,
@@ -21,40 +25,67 @@ from territories.models import (
     Territory,
     TerritoryModel,
 )
+from territories.progress import SILENT, Progress
 from territories.services import assignment
-from territories.services.maps import lock_planning, poke_members
+from territories.services.maps import lock_planning, planning_model, poke_members
 
 
-@transaction.atomic
-def territory_model_assign(*, actor: User | None, model_id: int) -> dict[str, Any]:
+def territory_model_assign(
+    *, actor: User | None, model_id: int, progress: Progress = SILENT
+) -> dict[str, Any]:
     """Assign every site and account in a model (planning or active) and record it."""
     if actor is not None:
         require_capability(actor, Capability.TERRITORY_MANAGE)
-    model = TerritoryModel.objects.select_for_update().filter(pk=model_id).first()
-    if model is None or model.state == ModelState.ARCHIVED:
-        raise ApplicationError("not_found", f"No current territory model {model_id}.", status=404)
-    outcome = assignment.compute(model)
-    changed = assignment.record(model, outcome)
-    moved = (
-        assignment.apply_to_accounts(model, outcome, actor=actor)
-        if model.state == ModelState.ACTIVE
-        else 0
-    )
+    model = _current(model_id)
+    outcome, started = _compute(model, progress)
+    progress.stage("recording")
+    with transaction.atomic():
+        model = _current(model_id, lock=True)
+        outcome = _recheck(model, outcome, started)
+        changed = assignment.record(model, outcome)
+        moved = (
+            assignment.apply_to_accounts(model, outcome, actor=actor)
+            if model.state == ModelState.ACTIVE
+            else 0
+        )
     return {"changed": changed, "accounts_moved": moved, "accounts": outcome.counts()}
 
 
-def _current_accounts(model: TerritoryModel | None) -> dict[str, str]:
-    """account id -> territory code (accounts without a territory left out)."""
-    if model is None:
-        return {}
-    return dict(
-        Assignment.objects.filter(
-            territory_model=model,
-            record_type=RecordType.ACCOUNT,
-            valid_to__isnull=True,
-            territory__isnull=False,
-        ).values_list("record_id", "territory__code")
+def _current(model_id: int, *, lock: bool = False) -> TerritoryModel:
+    """A planning or active model (locked when asked), or a 404."""
+    models = TerritoryModel.objects.select_for_update() if lock else TerritoryModel.objects
+    model = models.filter(pk=model_id).first()
+    if model is None or model.state == ModelState.ARCHIVED:
+        raise ApplicationError("not_found", f"No current territory model {model_id}.", status=404)
+    return model
+
+
+# What an assignment reads: a change to any of them since it read makes it stale.
+_INPUTS = (Site, Account)
+
+
+def _compute(
+    model: TerritoryModel, progress: Progress
+) -> tuple[assignment.Outcome, tuple[int, str, dt.datetime]]:
+    """``model``'s assignment, computed outside any transaction (the long part, reporting
+    progress), and what it was computed from: the change-log cursor, the model's revision
+    and the time."""
+    started = (current_version(), model.revision, timezone.now())
+    return assignment.compute(model, progress), started
+
+
+def _recheck(
+    model: TerritoryModel, outcome: assignment.Outcome, started: tuple[int, str, dt.datetime]
+) -> assignment.Outcome:
+    """(Inside the writing transaction, ``model`` locked.) ``outcome`` if nothing it was
+    computed from has changed since; otherwise computed again, here."""
+    version, revision, at = started
+    stale = (
+        model.revision != revision
+        or changed_since(version, _INPUTS)
+        or Override.objects.filter(Q(created_at__gte=at) | Q(removed_at__gte=at)).exists()
     )
+    return assignment.compute(model) if stale else outcome
 
 
 def _cv(values: list[float]) -> float | None:
@@ -65,34 +96,53 @@ def _cv(values: list[float]) -> float | None:
     return statistics.pstdev(values) / mean if mean else None
 
 
-def realignment_preview(*, actor: User, model_id: int) -> dict[str, Any]:
-    """What activating a planning model would change, from its recorded assignments (run
-    ``territory_model_assign`` first): accounts moved, added and unassigned, and per
-    territory the deltas in accounts, open work orders and pipeline value, with the
-    coefficient of variation of each across territories before and after."""
+SAMPLE = 1000  # ids listed per kind of move; the counts are complete
+
+
+def realignment_preview(
+    *, actor: User, model_id: int, progress: Progress = SILENT
+) -> dict[str, Any]:
+    """What activating a planning model would change, computed now from its territories:
+    accounts moved, added and unassigned (against each account's territory in the active
+    model), and per territory the deltas in accounts, open work orders and pipeline value,
+    with the coefficient of variation of each across territories before and after.
+    Read-only."""
     require_capability(actor, Capability.TERRITORY_MANAGE)
     model = TerritoryModel.objects.filter(pk=model_id, state=ModelState.PLANNING).first()
     if model is None:
         raise ApplicationError("not_found", f"No planning model {model_id}.", status=404)
-    active = assignment.active_model()
-    before = _current_accounts(active)
-    after = _current_accounts(model)
-    moved = sorted(a for a in after if a in before and before[a] != after[a])
+    outcome = assignment.compute(model, progress)
+    _, codes = assignment.index_for(model)
+    after = {
+        account_id: codes[territory]
+        for account_id, (territory, _reason, _cause) in outcome.accounts.items()
+        if territory is not None
+    }
+    progress.stage("comparing", len(outcome.accounts))
+    before = dict(
+        Account.objects.filter(archived_at__isnull=True)
+        .exclude(territory="")
+        .values_list("pk", "territory")
+        .iterator(chunk_size=assignment.READ_CHUNK)
+    )
+    moved = sorted(a for a, code in after.items() if a in before and before[a] != code)
     added = sorted(a for a in after if a not in before)
     unassigned = sorted(a for a in before if a not in after)
-    after_codes = set(model.territories.values_list("code", flat=True))
+    progress.advance(len(outcome.accounts))
+    active = assignment.active_model()
+    after_codes = set(codes.values())
     before_codes = set(active.territories.values_list("code", flat=True)) if active else set()
     count_before = _count(before)
     count_after = _count(after)
-    codes = sorted(set(before.values()) | set(after.values()) | after_codes)
+    all_codes = sorted(set(count_before) | set(count_after) | after_codes)
     return {
         "model": model.pk,
         "accounts_moved": len(moved),
         "accounts_added": len(added),
         "accounts_unassigned": len(unassigned),
-        "moved": moved[:1000],
-        "added": added[:1000],
-        "unassigned": unassigned[:1000],
+        "moved": moved[:SAMPLE],
+        "added": added[:SAMPLE],
+        "unassigned": unassigned[:SAMPLE],
         # Work orders and pipeline arrive with the field-service and sales issues: until then
         # every territory has none.
         "territories": [
@@ -106,7 +156,7 @@ def realignment_preview(*, actor: User, model_id: int) -> dict[str, Any]:
                 "open_work_orders": {"before": 0, "after": 0, "delta": 0},
                 "pipeline_value": {"before": 0.0, "after": 0.0, "delta": 0.0},
             }
-            for code in codes
+            for code in all_codes
         ],
         "coefficient_of_variation": {
             "accounts": {
@@ -126,35 +176,43 @@ def _count(assignments: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-@transaction.atomic
-def territory_model_activate(*, actor: User, model_id: int) -> TerritoryModel:
+def territory_model_activate(
+    *, actor: User, model_id: int, progress: Progress = SILENT
+) -> TerritoryModel:
     """Make a planning model the active one, in one transaction: the old one is archived,
     every site and account is assigned in the new one, and accounts that change territory
     move scope (their old reps' devices delete them at the next pull, the new ones' receive
-    them). Any failure leaves the old model active and nothing changed."""
+    them). Any failure leaves the old model active and nothing changed. The assignment is
+    computed first, outside the transaction, and again inside it only if its inputs changed
+    meanwhile."""
     require_capability(actor, Capability.TERRITORY_MANAGE)
-    model = lock_planning(model_id)
-    now = timezone.now()
-    previous = TerritoryModel.objects.select_for_update().filter(state=ModelState.ACTIVE).first()
-    if previous is not None:
-        previous.state = ModelState.ARCHIVED
-        previous.archived_at = now
-        previous.save(update_fields=["state", "archived_at"])
-        Assignment.objects.filter(territory_model=previous, valid_to__isnull=True).update(
-            valid_to=now
+    outcome, started = _compute(planning_model(model_id), progress)
+    progress.stage("activating")
+    with transaction.atomic():
+        model = lock_planning(model_id)
+        now = timezone.now()
+        previous = (
+            TerritoryModel.objects.select_for_update().filter(state=ModelState.ACTIVE).first()
         )
-    model.state = ModelState.ACTIVE
-    model.activated_at = now
-    model.save(update_fields=["state", "activated_at"])
-    outcome = assignment.compute(model)
-    assignment.record(model, outcome, now=now)
-    assignment.apply_to_accounts(model, outcome, actor=actor)
-    # Members of either map hold other territory keys now.
-    poke_members(
-        Membership.objects.filter(
-            territory__territory_model__in=[m for m in (model, previous) if m is not None]
-        ).values_list("user_id", flat=True)
-    )
+        if previous is not None:
+            previous.state = ModelState.ARCHIVED
+            previous.archived_at = now
+            previous.save(update_fields=["state", "archived_at"])
+            Assignment.objects.filter(territory_model=previous, valid_to__isnull=True).update(
+                valid_to=now
+            )
+        model.state = ModelState.ACTIVE
+        model.activated_at = now
+        model.save(update_fields=["state", "activated_at"])
+        outcome = _recheck(model, outcome, started)
+        assignment.record(model, outcome, now=now)
+        assignment.apply_to_accounts(model, outcome, actor=actor)
+        # Members of either map hold other territory keys now.
+        poke_members(
+            Membership.objects.filter(
+                territory__territory_model__in=[m for m in (model, previous) if m is not None]
+            ).values_list("user_id", flat=True)
+        )
     return model
 
 

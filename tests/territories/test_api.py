@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.enums import Role
-from territories.models import Assignment, Territory, TerritoryModel, TerritoryType
+from territories.models import Assignment, Territory, TerritoryJob, TerritoryModel, TerritoryType
 from tests.factories import AccountFactory, SiteFactory
 from tests.territories.test_services import REGION, WEST, collection, feature, square
 
@@ -30,16 +30,36 @@ def _model(console, *features) -> int:
     return model_id
 
 
-def test_import_activate_locate_and_export(console):
+@pytest.fixture
+def run_job(console, django_capture_on_commit_callbacks):
+    """Start a territory job through the API; the job once the (immediate) task backend has
+    run it after the commit."""
+
+    def run(url: str) -> dict:
+        with django_capture_on_commit_callbacks(execute=True):
+            started = console.post(url)
+        assert started.status_code == 202, started.content
+        assert started.json()["state"] == "queued"
+        job = console.get(started["Location"])
+        assert job.status_code == 200
+        body: dict = job.json()
+        return body
+
+    return run
+
+
+def test_import_activate_locate_and_export(console, run_job):
     account = AccountFactory.create()
     SiteFactory.create(account=account, is_primary=True, longitude=4.81, latitude=45.75)
     model_id = _model(
         console, feature("LYON", REGION, type="region"), feature("W", WEST, parent="LYON")
     )
 
-    assert (
-        console.post(f"/api/v1/territory-models/{model_id}/activate/").json()["state"] == "active"
-    )
+    job = run_job(f"/api/v1/territory-models/{model_id}/activate/")
+
+    assert job["state"] == "succeeded", job
+    assert job["result"]["state"] == "active"
+    assert TerritoryModel.objects.get(pk=model_id).state == "active"
 
     located = console.get("/api/v1/territories/locate/", {"lng": 4.81, "lat": 45.75}).json()
     assert [t["code"] for t in located] == ["W", "LYON"]
@@ -102,6 +122,64 @@ def test_a_rep_cannot_change_the_map_and_nothing_is_written(client_for, rep, con
     assert response.status_code == 403
     assert TerritoryModel.objects.get().state == "planning"
     assert not Assignment.objects.exists()
+    assert not TerritoryJob.objects.exists()
+    assert tablet.get("/api/v1/territory-jobs/").status_code == 403
+
+
+def test_preview_and_assign_run_as_jobs_that_report_their_stages(console, run_job):
+    account = AccountFactory.create()
+    SiteFactory.create(account=account, is_primary=True, longitude=4.81, latitude=45.75)
+    model_id = _model(console, feature("W", WEST))
+
+    preview = run_job(f"/api/v1/territory-models/{model_id}/preview/")
+    assigned = run_job(f"/api/v1/territory-models/{model_id}/assign/")
+
+    assert preview["state"] == "succeeded", preview
+    assert preview["result"]["accounts_added"] == 1
+    assert preview["result"]["added"] == [account.id]
+    # The last stage reported, complete.
+    assert (preview["stage"], preview["done"], preview["total"]) == ("comparing", 1, 1)
+    assert preview["started_at"] and preview["finished_at"]
+    assert assigned["state"] == "succeeded", assigned
+    assert assigned["result"]["accounts"] == {"assigned": 1}
+    listed = console.get("/api/v1/territory-jobs/", {"model": model_id}).json()["results"]
+    assert [j["kind"] for j in listed] == ["assign", "preview"]
+
+
+def test_a_job_that_cannot_start_gets_its_4xx_at_once_and_is_not_queued(console, run_job):
+    model_id = _model(console, feature("W", WEST))
+    activated = run_job(f"/api/v1/territory-models/{model_id}/activate/")
+    assert activated["state"] == "succeeded"
+
+    again = console.post(f"/api/v1/territory-models/{model_id}/activate/")
+    preview = console.post(f"/api/v1/territory-models/{model_id}/preview/")
+    missing = console.post("/api/v1/territory-models/999/assign/")
+
+    assert again.status_code == 409
+    assert preview.status_code == 409
+    assert missing.status_code == 404
+    assert TerritoryJob.objects.count() == 1
+
+
+def test_a_job_that_fails_in_the_worker_says_why_and_changes_nothing(console, run_job, monkeypatch):
+    account = AccountFactory.create()
+    SiteFactory.create(account=account, is_primary=True, longitude=4.81, latitude=45.75)
+    model_id = _model(console, feature("W", WEST))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("territories.services.assignment.record", broken)
+    job = run_job(f"/api/v1/territory-models/{model_id}/activate/")
+
+    assert job["state"] == "failed"
+    assert job["error"] == {
+        "code": "internal_error",
+        "message": "The job failed; see the server log.",
+    }
+    assert TerritoryModel.objects.get(pk=model_id).state == "planning"
+    account.refresh_from_db()
+    assert account.territory == ""
 
 
 def test_locate_needs_numbers(console):

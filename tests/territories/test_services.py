@@ -9,6 +9,7 @@ import pytest
 
 from crm import services as crm_services
 from crm.models import Account, Site
+from crm.services import accounts as crm_accounts
 from server.enums import Role
 from server.errors import ApplicationError
 from territories import services
@@ -274,16 +275,18 @@ def test_a_failed_activation_leaves_the_old_model_active_and_unchanged(manager, 
     old = _planning(manager, feature("W", WEST))
     _activate(manager, old)
     plan = _planning(manager, feature("E", square(4.80, 45.74)))
+    # One account per batch, and the second batch fails: the first has been written by then.
     calls = {"n": 0}
-    real = crm_services.account_set_territory
+    real = crm_accounts._set_territories
 
-    def failing(**kwargs: Any) -> bool:
+    def failing(*args: Any, **kwargs: Any) -> int:
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("disk full")
-        return real(**kwargs)
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(crm_services, "account_set_territory", failing)
+    monkeypatch.setattr(crm_accounts, "TERRITORY_BATCH", 1)
+    monkeypatch.setattr(crm_accounts, "_set_territories", failing)
     with pytest.raises(RuntimeError):
         _activate(manager, plan)
 
@@ -292,6 +295,7 @@ def test_a_failed_activation_leaves_the_old_model_active_and_unchanged(manager, 
     assert (old.state, plan.state) == (ModelState.ACTIVE, ModelState.PLANNING)
     assert {a.territory for a in Account.objects.all()} == {"W"}
     assert not Assignment.objects.filter(territory_model=plan).exists()
+    assert calls["n"] == 2
 
 
 # ---- scope -------------------------------------------------------------------------------
