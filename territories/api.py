@@ -360,12 +360,35 @@ def _territory(territory_id: int) -> Territory:
     return territory
 
 
-class OverrideCreateApi(APIView):
+class OverrideListApi(APIView):
+    """Manual placements, newest first; ``?current=true`` for those in force."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("current", bool, required=False)],
+        responses=OverrideOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        current = request.query_params.get("current") in ("1", "true")
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=selectors.override_list(current=current),
+            serializer_class=OverrideOutput,
+            ordering=("-created_at", "-id"),
+        )
+
     @extend_schema(request=OverrideInput, responses={201: OverrideOutput})
     def post(self, request: Request) -> Response:
         data = validated(OverrideInput, request.data)
         override = services.override_set(actor=actor_of(request), **data)
         return Response(OverrideOutput(override).data, status=status.HTTP_201_CREATED)
+
+
+class OverrideDetailApi(APIView):
+    @extend_schema(request=None, responses=OverrideOutput)
+    def delete(self, request: Request, override_id: int) -> Response:
+        override = services.override_remove(actor=actor_of(request), override_id=override_id)
+        return Response(OverrideOutput(override).data)
 
 
 class AssignmentHistoryApi(APIView):

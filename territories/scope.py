@@ -5,6 +5,7 @@ and ``crm.scope``."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 from django.db.models import Q
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from crm.models import Account
 from server.models import User
-from territories.models import Membership, ModelState
+from territories.models import MemberRole, Membership, ModelState, Territory
 
 PREFIX = "territory"
 
@@ -21,15 +22,66 @@ def territory_key(code: str) -> str:
     return f"{PREFIX}:{code}"
 
 
+# The roles whose members see the territory's customers. Technicians and dispatchers belong
+# to territories to be given and to dispatch its jobs: their scope is the jobs themselves.
+CUSTOMER_ROLES = (MemberRole.OWNER, MemberRole.REP, MemberRole.MANAGER)
+
+
 def user_territory_keys(user: User) -> Iterable[str]:
+    """``territory:<code>`` for each territory of the active model the user is a customer
+    member of today, and for every territory under it (an area manager sees the area)."""
     today = timezone.localdate()
-    codes = Membership.objects.filter(
+    rows = Membership.objects.filter(
         Q(valid_to__isnull=True) | Q(valid_to__gte=today),
         user=user,
+        role__in=CUSTOMER_ROLES,
         valid_from__lte=today,
         territory__territory_model__state=ModelState.ACTIVE,
-    ).values_list("territory__code", flat=True)
-    return [territory_key(code) for code in codes]
+    ).values_list(
+        "territory_id", "territory__territory_model_id", "territory__territory_model__revision"
+    )
+    codes: set[str] = set()
+    for territory_id, model_id, revision in rows:
+        codes |= _subtree_codes(model_id, revision)[territory_id]
+    return [territory_key(code) for code in sorted(codes)]
+
+
+# Per model revision, per process: each territory's code and its descendants' codes.
+_subtrees: dict[tuple[int, str], dict[int, frozenset[str]]] = {}
+_lock = threading.Lock()
+
+
+def _subtree_codes(model_id: int, revision: str) -> dict[int, frozenset[str]]:
+    key = (model_id, revision)
+    with _lock:
+        cached = _subtrees.get(key)
+    if cached is not None:
+        return cached
+    rows = list(
+        Territory.objects.filter(territory_model_id=model_id).values_list("pk", "parent_id", "code")
+    )
+    children: dict[int | None, list[int]] = {}
+    code_of = {}
+    for pk, parent_id, code in rows:
+        children.setdefault(parent_id, []).append(pk)
+        code_of[pk] = code
+    subtree: dict[int, frozenset[str]] = {}
+
+    def walk(pk: int) -> frozenset[str]:
+        if pk not in subtree:
+            codes = {code_of[pk]}
+            for child in children.get(pk, []):
+                codes |= walk(child)
+            subtree[pk] = frozenset(codes)
+        return subtree[pk]
+
+    for pk in code_of:
+        walk(pk)
+    with _lock:
+        for stale in [k for k in _subtrees if k[0] == model_id]:
+            del _subtrees[stale]
+        _subtrees[key] = subtree
+    return subtree
 
 
 def account_territory_keys(account: Account) -> Iterable[str]:

@@ -11,7 +11,7 @@ from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
 from territories import geometry
-from territories.models import Assignment, Territory, TerritoryJob, TerritoryModel
+from territories.models import Assignment, Override, Territory, TerritoryJob, TerritoryModel
 from territories.services.assignment import active_model, index_for
 
 
@@ -88,3 +88,8 @@ def territory_job_get(*, actor: User, job_id: int) -> TerritoryJob:
     if job is None:
         raise ApplicationError("not_found", f"No territory job {job_id}.", status=404)
     return job
+
+
+def override_list(*, current: bool) -> QuerySet[Override]:
+    overrides = Override.objects.all()
+    return overrides.filter(removed_at__isnull=True) if current else overrides

@@ -55,7 +55,12 @@ urlpatterns = [
         name="territory-members",
     ),
     path("territory-types/", api.TerritoryTypeListCreateApi.as_view(), name="territory-type-list"),
-    path("territory-overrides/", api.OverrideCreateApi.as_view(), name="territory-override-create"),
+    path("territory-overrides/", api.OverrideListApi.as_view(), name="territory-override-list"),
+    path(
+        "territory-overrides/<int:override_id>/",
+        api.OverrideDetailApi.as_view(),
+        name="territory-override-detail",
+    ),
     path(
         "territory-assignments/",
         api.AssignmentHistoryApi.as_view(),

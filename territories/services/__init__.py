@@ -11,6 +11,7 @@ from territories.services.maps import (
     territory_type_create,
 )
 from territories.services.realignment import (
+    override_remove,
     override_set,
     realignment_preview,
     territory_model_activate,
@@ -20,6 +21,7 @@ from territories.services.realignment import (
 __all__ = [
     "membership_add",
     "membership_end",
+    "override_remove",
     "override_set",
     "realignment_preview",
     "site_located",

@@ -209,27 +209,80 @@ def site_located(site: Site, actor: User | None) -> None:
     model = active_model()
     if model is None:
         return
-    index, codes = index_for(model)
-    override = Override.objects.filter(
-        record_type=RecordType.SITE, record_id=site.pk, removed_at__isnull=True
-    ).first()
-    by_code = {code: pk for pk, code in codes.items()}
-    territory: int | None
-    if override is not None and override.territory_code in by_code:
-        territory, reason, cause = by_code[override.territory_code], "", Cause.MANUAL
+    _place_site(model, site, actor)
+
+
+def reassign(model: TerritoryModel, record_type: str, record_id: str, actor: User | None) -> None:
+    """Place one site or account again in the active ``model``, inside the caller's
+    transaction (its override was just set or removed)."""
+    if record_type == RecordType.SITE:
+        site = Site.objects.filter(pk=record_id).first()
+        if site is not None:
+            _place_site(model, site, actor)
+        return
+    account = Account.objects.select_for_update().filter(pk=record_id).first()
+    if account is None:
+        return
+    _, codes = index_for(model)
+    manual = _override(model, RecordType.ACCOUNT, account.pk)
+    if manual is not None:
+        placement: Placement = (manual, "", Cause.MANUAL)
     else:
-        territory, reason = index.assign_one(site.longitude, site.latitude)
-        cause = Cause.GEO
-    _replace(model, RecordType.SITE, site.pk, (territory, reason, cause))
+        primary = (
+            Site.objects.filter(account=account, is_primary=True, archived_at__isnull=True)
+            .order_by("pk")
+            .first()
+        )
+        if primary is None:
+            placement = (None, "no_geocode", Cause.RULE)
+        else:
+            territory, reason = _site_placement(model, primary)[:2]
+            placement = (territory, reason, Cause.RULE)
+    _move_account(model, account, placement, actor)
+
+
+def _override(model: TerritoryModel, record_type: str, record_id: str) -> int | None:
+    """The territory (of ``model``) a live override puts the record in, if any."""
+    code = (
+        Override.objects.filter(
+            record_type=record_type, record_id=record_id, removed_at__isnull=True
+        )
+        .values_list("territory_code", flat=True)
+        .first()
+    )
+    if code is None:
+        return None
+    _, codes = index_for(model)
+    return next((pk for pk, c in codes.items() if c == code), None)
+
+
+def _site_placement(model: TerritoryModel, site: Site) -> Placement:
+    manual = _override(model, RecordType.SITE, site.pk)
+    if manual is not None:
+        return (manual, "", Cause.MANUAL)
+    index, _ = index_for(model)
+    territory, reason = index.assign_one(site.longitude, site.latitude)
+    return (territory, reason, Cause.GEO)
+
+
+def _place_site(model: TerritoryModel, site: Site, actor: User | None) -> None:
+    placement = _site_placement(model, site)
+    _replace(model, RecordType.SITE, site.pk, placement)
     if site.is_primary and site.archived_at is None:
-        account_override = Override.objects.filter(
-            record_type=RecordType.ACCOUNT, record_id=site.account_id, removed_at__isnull=True
-        ).first()
-        if account_override is None:
-            _replace(model, RecordType.ACCOUNT, site.account_id, (territory, reason, Cause.RULE))
+        if _override(model, RecordType.ACCOUNT, site.account_id) is None:
             account = Account.objects.select_for_update().get(pk=site.account_id)
-            code = codes[territory] if territory is not None else ""
-            crm_services.account_set_territory(actor=actor, account=account, code=code)
+            territory, reason, _ = placement
+            _move_account(model, account, (territory, reason, Cause.RULE), actor)
+
+
+def _move_account(
+    model: TerritoryModel, account: Account, placement: Placement, actor: User | None
+) -> None:
+    _replace(model, RecordType.ACCOUNT, account.pk, placement)
+    _, codes = index_for(model)
+    territory = placement[0]
+    code = codes[territory] if territory is not None else ""
+    crm_services.account_set_territory(actor=actor, account=account, code=code)
 
 
 def _replace(model: TerritoryModel, record_type: str, record_id: str, value: Placement) -> None:

@@ -221,7 +221,7 @@ def override_set(
     *, actor: User, record_type: str, record_id: str, territory_code: str, cause: str
 ) -> Override:
     """Put a site or account in a territory by hand; it holds across model versions. Applied
-    to the active model at once."""
+    to the active model at once, to that record alone."""
     require_capability(actor, Capability.TERRITORY_MANAGE)
     if record_type not in RecordType.values:
         raise ApplicationError(
@@ -229,6 +229,11 @@ def override_set(
         )
     if not cause.strip():
         raise ApplicationError("invalid", "Say why.", fields={"cause": ["Required."]})
+    record_model = Site if record_type == RecordType.SITE else Account
+    if not record_model.objects.filter(pk=record_id, archived_at__isnull=True).exists():
+        raise ApplicationError(
+            "invalid", f"No {record_type} {record_id!r}.", fields={"record_id": ["Unknown."]}
+        )
     active = assignment.active_model()
     if (
         active is None
@@ -249,5 +254,22 @@ def override_set(
         cause=cause,
         created_by=actor,
     )
-    territory_model_assign(actor=actor, model_id=active.pk)
+    assignment.reassign(active, record_type, record_id, actor)
+    return override
+
+
+@transaction.atomic
+def override_remove(*, actor: User, override_id: int) -> Override:
+    """End a manual placement: the record goes back to where the rules put it."""
+    require_capability(actor, Capability.TERRITORY_MANAGE)
+    override = (
+        Override.objects.select_for_update().filter(pk=override_id, removed_at__isnull=True).first()
+    )
+    if override is None:
+        raise ApplicationError("not_found", f"No current override {override_id}.", status=404)
+    override.removed_at = timezone.now()
+    override.save(update_fields=["removed_at"])
+    active = assignment.active_model()
+    if active is not None:
+        assignment.reassign(active, override.record_type, override.record_id, actor)
     return override

@@ -84,13 +84,13 @@ def test_initial_sync_then_revocation_by_reassignment(server, watermelon):
     assert {a["id"] for a in local} == rest_ids
     assert len(rep1("query", table="customer_tiers")) == 3
 
-    # when a manager gives one of rep1's accounts, with its sites, to rep2
+    # when a manager gives one of rep1's accounts, with its sites, to rep2 (territory and
+    # owner)
     moved = sorted(rest_ids)[0]
     moved_sites = {s["id"] for s in rep1("query", table="sites") if s["account_id"] == moved}
     manager = login(server, "salesmanager", "wm-console")["access"]
     rep2_user = login(server, "rep2", "wm-rep2-phone")["user"]["id"]
-    status, _ = call(server, "PATCH", f"/api/v1/accounts/{moved}/", {"owner": rep2_user}, manager)
-    assert status == 200
+    _give(server, manager, moved, rep2_user)
 
     # then rep1's next sync removes it and its sites, and rep2's brings them
     rep1("sync")
@@ -100,6 +100,39 @@ def test_initial_sync_then_revocation_by_reassignment(server, watermelon):
     assert moved in {a["id"] for a in rep2("query", table="accounts")}
     assert moved_sites <= {s["id"] for s in rep2("query", table="sites")}
     assert rep1("local_changes") is False
+
+
+def _give(server: Any, token: str, account_id: str, user_id: int) -> None:
+    """As a manager: put the account in the territory ``user_id`` owns, by hand, and make
+    them its owner (a rep sees their territories' accounts and their own)."""
+    status, _ = call(
+        server,
+        "POST",
+        "/api/v1/territory-overrides/",
+        {
+            "record_type": "account",
+            "record_id": account_id,
+            "territory_code": _territory_owned_by(server, token, user_id),
+            "cause": "The customer asked for this rep",
+        },
+        token,
+    )
+    assert status == 201
+    status, _ = call(server, "PATCH", f"/api/v1/accounts/{account_id}/", {"owner": user_id}, token)
+    assert status == 200
+
+
+def _territory_owned_by(server: Any, token: str, user_id: int) -> str:
+    """The code of the demo map's territory that ``user_id`` owns."""
+    status, page = call(server, "GET", "/api/v1/territories/?page_size=100", token=token)
+    assert status == 200
+    for territory in page["results"]:
+        _, members = call(
+            server, "GET", f"/api/v1/territories/{territory['id']}/members/", token=token
+        )
+        if any(m["user"] == user_id and m["role"] == "owner" for m in members):
+            return str(territory["code"])
+    raise AssertionError(f"user {user_id} owns no territory")
 
 
 def _contact(account_id: str, last_name: str, roles: str) -> dict[str, Any]:
@@ -158,8 +191,7 @@ def test_offline_edits_push_merge_per_field_reject_one_record_and_revoke(server,
     # when a manager gives the account to rep2, both of rep1's devices lose it and its contacts
     manager = login(server, "salesmanager", "wm-console-2")["access"]
     rep2 = login(server, "rep2", "wm-rep2-tablet")["user"]["id"]
-    moved = call(server, "PATCH", f"/api/v1/accounts/{account['id']}/", {"owner": rep2}, manager)
-    assert moved[0] == 200
+    _give(server, manager, account["id"], rep2)
     for device in (tablet, phone):
         device("sync")
         assert device("get", table="accounts", id=account["id"]) is None

@@ -185,3 +185,32 @@ def test_a_job_that_fails_in_the_worker_says_why_and_changes_nothing(console, ru
 def test_locate_needs_numbers(console):
     assert console.get("/api/v1/territories/locate/", {"lng": "east"}).status_code == 400
     assert console.get("/api/v1/territories/locate/", {"lng": 500, "lat": 0}).status_code == 400
+
+
+def test_overrides_are_listed_and_removed_through_the_api(console, run_job, client_for, rep):
+    account = AccountFactory.create()
+    SiteFactory.create(account=account, is_primary=True, longitude=4.81, latitude=45.75)
+    model_id = _model(console, feature("W", WEST), feature("E", square(4.85, 45.74)))
+    run_job(f"/api/v1/territory-models/{model_id}/activate/")
+    body = {
+        "record_type": "account",
+        "record_id": account.id,
+        "territory_code": "E",
+        "cause": "Key account",
+    }
+
+    refused = client_for(rep, device_id="tablet").post(
+        "/api/v1/territory-overrides/", body, format="json"
+    )
+    created = console.post("/api/v1/territory-overrides/", body, format="json")
+    listed = console.get("/api/v1/territory-overrides/", {"current": "true"}).json()["results"]
+    removed = console.delete(f"/api/v1/territory-overrides/{created.json()['id']}/")
+
+    assert refused.status_code == 403
+    assert created.status_code == 201, created.content
+    assert [o["record_id"] for o in listed] == [account.id]  # the refused one wrote nothing
+    assert removed.status_code == 200
+    assert removed.json()["removed_at"]
+    assert console.get("/api/v1/territory-overrides/", {"current": "true"}).json()["results"] == []
+    account.refresh_from_db()
+    assert account.territory == "W"

@@ -10,6 +10,7 @@ import pytest
 from crm import services as crm_services
 from crm.models import Account, Site
 from crm.services import accounts as crm_accounts
+from server.access import scope_keys_for
 from server.enums import Role
 from server.errors import ApplicationError
 from territories import services
@@ -224,6 +225,81 @@ def test_a_manual_override_survives_realignment(manager):
     assert current.territory is not None
     assert (current.territory.code, current.cause) == ("E", "manual")
     assert Override.objects.get(record_id=account.id).removed_at is None
+
+
+@pytest.mark.usefixtures("types")
+def test_an_override_moves_only_its_record_and_removing_it_puts_it_back(manager):
+    placed, neighbour = AccountFactory.create(), AccountFactory.create()
+    _site(placed, 4.81, 45.75)
+    _site(neighbour, 4.81, 45.75)
+    _activate(manager, _planning(manager, feature("W", WEST), feature("E", EAST)))
+    history = Assignment.objects.count()
+
+    override = services.override_set(
+        actor=manager,
+        record_type="account",
+        record_id=placed.id,
+        territory_code="E",
+        cause="Key account handled by the east team",
+    )
+
+    # one row closed and one opened, for that account only
+    assert Assignment.objects.count() == history + 1
+    assert Account.objects.get(pk=neighbour.pk).territory == "W"
+    assert Account.objects.get(pk=placed.pk).territory == "E"
+
+    services.override_remove(actor=manager, override_id=override.pk)
+
+    assert Account.objects.get(pk=placed.pk).territory == "W"
+    current = Assignment.objects.get(record_id=placed.id, valid_to__isnull=True)
+    assert current.cause == "rule"
+    with pytest.raises(ApplicationError) as removed_twice:
+        services.override_remove(actor=manager, override_id=override.pk)
+    assert removed_twice.value.status == 404
+
+
+@pytest.mark.usefixtures("types")
+def test_an_override_of_an_unknown_record_is_refused_and_writes_nothing(manager):
+    _activate(manager, _planning(manager, feature("W", WEST)))
+
+    with pytest.raises(ApplicationError) as refused:
+        services.override_set(
+            actor=manager,
+            record_type="account",
+            record_id="nosuchaccount000",
+            territory_code="W",
+            cause="Typo",
+        )
+
+    assert refused.value.fields == {"record_id": ["Unknown."]}
+    assert not Override.objects.exists()
+
+
+@pytest.mark.usefixtures("types")
+def test_customer_scope_comes_from_sales_memberships_and_covers_the_subtree(manager, make_user):
+    model = _planning(
+        manager,
+        feature("LYON", REGION, type="region"),
+        feature("W", WEST, parent="LYON"),
+        feature("E", EAST, parent="LYON"),
+    )
+    _activate(manager, model)
+    area_manager, technician = make_user(Role.SALES_REP), make_user(Role.TECHNICIAN)
+    for user, code, role in [(area_manager, "LYON", "manager"), (technician, "W", "technician")]:
+        services.membership_add(
+            actor=manager,
+            territory=model.territories.get(code=code),
+            user=user,
+            role=role,
+            valid_from=model.created_at.date(),
+        )
+
+    assert {k for k in scope_keys_for(area_manager) if k.startswith("territory:")} == {
+        "territory:LYON",
+        "territory:W",
+        "territory:E",
+    }
+    assert not {k for k in scope_keys_for(technician) if k.startswith("territory:")}
 
 
 # ---- preview and activation -------------------------------------------------------------------

@@ -2,7 +2,10 @@
 
 Customers spread over the Lyon metropolitan area (one city-sized region), with geocoded
 sites, contacts and assets; technicians with home bases and skills; reps, dispatchers and
-managers. The same seed gives the same data. ``large`` has 50,000 accounts.
+managers. An active territory map tiles the region (region, areas, one sales territory per
+rep): each rep owns a territory and the accounts whose primary site lies in it, the sales
+manager manages the region, dispatchers and technicians belong to the areas and territories
+they work in. The same seed gives the same data. ``large`` has 50,000 accounts.
 """
 
 from __future__ import annotations
@@ -27,11 +30,17 @@ from field_service.services import technician_profile_set
 from server.enums import Role
 from server.models import User
 from server.services import user_create
+from territories import services as territory_services
+from territories.demo_map import TYPES, demo_map
+from territories.models import MemberRole, Territory, TerritoryModel
+from territories.services.assignment import index_for
 
 DEMO_PASSWORD = "fieldline-demo"  # noqa: S105 - printed for demo logins on purpose
 REGION_LAT = (45.66, 45.84)
 REGION_LNG = (4.74, 5.02)
 REGION_TIME_ZONE = "Europe/Paris"
+# The map's bounds: the region with a margin, so every geocoded site falls inside.
+MAP_BOUNDS = (4.73, 45.65, 5.03, 45.85)
 CITIES = [
     ("Lyon", "69001"),
     ("Lyon", "69003"),
@@ -224,7 +233,10 @@ class Seeder:
     def run(self) -> None:
         self.users()
         self.reference()
+        self.territories()
         self.customers()
+        # Every site and account's assignment, as history (accounts already carry their code).
+        territory_services.territory_model_assign(actor=None, model_id=self.map.pk)
 
     def users(self) -> None:
         user_create(
@@ -243,13 +255,15 @@ class Seeder:
             user_create(
                 username=username, password_hash=self.password_hash, roles=[role], display_name=name
             )
-        for n in range(1, self.scale.dispatchers + 1):
+        self.dispatchers = [
             user_create(
                 username=f"dispatcher{n}",
                 password_hash=self.password_hash,
                 roles=[Role.DISPATCHER],
                 display_name=f"Dispatcher {n}",
             )
+            for n in range(1, self.scale.dispatchers + 1)
+        ]
         self.reps = [
             user_create(
                 username=f"rep{n}",
@@ -260,6 +274,7 @@ class Seeder:
             for n in range(1, self.scale.reps + 1)
         ]
         Skill.objects.bulk_create([Skill(code=code, name=name) for code, name in SKILLS])
+        self.home_bases: list[tuple[User, tuple[float, float]]] = []
         for n in range(1, self.scale.technicians + 1):
             tech = user_create(
                 username=f"tech{n}",
@@ -268,6 +283,7 @@ class Seeder:
                 display_name=f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}",
             )
             lat, lng = self.point()
+            self.home_bases.append((tech, (lng, lat)))
             codes = self.rng.sample([code for code, _ in SKILLS], k=self.rng.randint(1, 3))
             technician_profile_set(
                 user=tech,
@@ -276,6 +292,65 @@ class Seeder:
                 home_longitude=lng,
                 skills={code: self.rng.randint(1, 5) for code in codes},
             )
+
+    def territories(self) -> None:
+        admin = User.objects.get(username="admin")
+        for code, (name, priority) in TYPES.items():
+            territory_services.territory_type_create(
+                actor=admin, code=code, name=name, priority=priority
+            )
+        self.map: TerritoryModel = territory_services.territory_model_create(
+            actor=admin, name="Sales and service map 2026"
+        )
+        territory_services.territories_import(
+            actor=admin,
+            model_id=self.map.pk,
+            collection=demo_map(self.rng, territories=len(self.reps), bounds=MAP_BOUNDS),
+        )
+        territory_services.territory_model_activate(actor=admin, model_id=self.map.pk)
+        since = EPOCH.date()
+        by_type: dict[str, list[Territory]] = {}
+        for territory in Territory.objects.filter(territory_model=self.map).order_by("code"):
+            by_type.setdefault(territory.type.code, []).append(territory)
+        cells, areas = by_type["territory"], by_type["area"]
+        self.owner_of: dict[str, User] = {}
+        for rep, cell in zip(self.reps, cells, strict=True):
+            territory_services.membership_add(
+                actor=admin, territory=cell, user=rep, role=MemberRole.OWNER, valid_from=since
+            )
+            self.owner_of[cell.code] = rep
+        territory_services.membership_add(
+            actor=admin,
+            territory=by_type["region"][0],
+            user=User.objects.get(username="salesmanager"),
+            role=MemberRole.MANAGER,
+            valid_from=since,
+        )
+        for n, dispatcher in enumerate(self.dispatchers):
+            for area in areas[n :: len(self.dispatchers)]:
+                territory_services.membership_add(
+                    actor=admin,
+                    territory=area,
+                    user=dispatcher,
+                    role=MemberRole.DISPATCHER,
+                    valid_from=since,
+                )
+        self.index, self.codes = index_for(self.map)
+        by_code = {cell.code: cell for cell in cells}
+        for tech, (lng, lat) in self.home_bases:
+            key, _reason = self.index.assign_one(lng, lat)
+            if key is not None:
+                territory_services.membership_add(
+                    actor=admin,
+                    territory=by_code[self.codes[key]],
+                    user=tech,
+                    role=MemberRole.TECHNICIAN,
+                    valid_from=since,
+                )
+
+    def territory_of(self, lng: float, lat: float) -> str:
+        key, _reason = self.index.assign_one(lng, lat)
+        return self.codes[key] if key is not None else ""
 
     def reference(self) -> None:
         self.tiers = [
@@ -340,6 +415,11 @@ class Seeder:
                     updated_at=created,
                 )
                 sites.append(site)
+                if s == 0 and lng is not None and lat is not None:
+                    # The primary site places the account: its territory, and that
+                    # territory's owner as the account's owner.
+                    account.territory = self.territory_of(lng, lat)
+                    account.owner = self.owner_of.get(account.territory, account.owner)
                 parent: Asset | None = None
                 for _ in range(rng.choice([0, 1, 1, 2, 3])):
                     maker, model = rng.choice(EQUIPMENT)
