@@ -130,8 +130,10 @@ def realignment_preview(
     unassigned = sorted(a for a in before if a not in after)
     progress.advance(len(outcome.accounts))
     active = assignment.active_model()
-    after_codes = set(codes.values())
-    before_codes = set(active.territories.values_list("code", flat=True)) if active else set()
+    # Accounts land in the innermost territories: those are compared (a region or an area
+    # holds none of its own, and would only flatten the spread).
+    after_codes = _leaf_codes(model)
+    before_codes = _leaf_codes(active) if active else set()
     count_before = _count(before)
     count_after = _count(after)
     all_codes = sorted(set(count_before) | set(count_after) | after_codes)
@@ -167,6 +169,12 @@ def realignment_preview(
             "pipeline_value": {"before": None, "after": None},
         },
     }
+
+
+def _leaf_codes(model: TerritoryModel) -> set[str]:
+    """The codes of the model's territories that have none under them."""
+    territories = Territory.objects.filter(territory_model=model)
+    return set(territories.filter(children__isnull=True).values_list("code", flat=True))
 
 
 def _count(assignments: dict[str, str]) -> dict[str, int]:

@@ -312,10 +312,19 @@ def test_preview_counts_against_hand_computed_values(manager):
         _site(AccountFactory.create(), lng, 45.75)
     _site(AccountFactory.create(), 4.86, 45.75)
     _site(AccountFactory.create(), 2.35, 48.85)  # outside both maps
-    _activate(manager, _planning(manager, feature("W", WEST), feature("E", EAST)))
+    # (both maps inside a region, which holds no account of its own and is left out of the
+    # spread)
+    region = feature("LYON", REGION, type="region")
+    _activate(
+        manager,
+        _planning(
+            manager, region, feature("W", WEST, parent="LYON"), feature("E", EAST, parent="LYON")
+        ),
+    )
     plan = _planning(
         manager,
-        feature("W", square(4.80, 45.74, 0.025) | {}),
+        region,
+        feature("W", square(4.80, 45.74, 0.025) | {}, parent="LYON"),
         feature(
             "E",
             {
@@ -324,10 +333,9 @@ def test_preview_counts_against_hand_computed_values(manager):
                     [[4.825, 45.74], [4.90, 45.74], [4.90, 45.79], [4.825, 45.79], [4.825, 45.74]]
                 ],
             },
+            parent="LYON",
         ),
     )
-    services.territory_model_assign(actor=manager, model_id=plan.pk)
-
     preview = services.realignment_preview(actor=manager, model_id=plan.pk)
 
     assert (
@@ -336,6 +344,7 @@ def test_preview_counts_against_hand_computed_values(manager):
         preview["accounts_unassigned"],
     ) == (1, 0, 0)
     by_code = {t["code"]: t["accounts"] for t in preview["territories"]}
+    assert set(by_code) == {"W", "E"}
     assert by_code["W"] == {"before": 3, "after": 2, "delta": -1}
     assert by_code["E"] == {"before": 1, "after": 2, "delta": 1}
     # before: counts 3 and 1, mean 2, population sd 1 -> 0.5; after: 2 and 2 -> 0
