@@ -6,6 +6,7 @@ from territories.models import (
     Membership,
     Override,
     Territory,
+    TerritoryJob,
     TerritoryModel,
     TerritoryType,
 )
@@ -65,3 +66,21 @@ class OverrideAdmin(ReadOnlyAdmin):
         "removed_at",
     )
     search_fields = ("record_id", "territory_code")
+
+
+@admin.register(TerritoryJob)
+class TerritoryJobAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "territory_model",
+        "state",
+        "stage",
+        "done",
+        "total",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("kind", "state")
+    list_select_related = ("territory_model", "created_by")
