@@ -34,12 +34,21 @@ class Capability(StrEnum):
     CRM_MANAGE_REFERENCE = "crm.manage_reference"
     DEVICE_MANAGE_ANY = "device.manage_any"
     TERRITORY_MANAGE = "territory.manage"
+    WORK_ORDER_VIEW_ALL = "work_order.view_all"
+    WORK_ORDER_MANAGE = "work_order.manage"
+    DISPATCH = "work_order.dispatch"
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.ADMIN: frozenset(Capability),
     Role.DISPATCHER: frozenset(
-        {Capability.CRM_VIEW_ALL, Capability.CRM_EDIT, Capability.CRM_LOG_INTERACTION}
+        {
+            Capability.CRM_VIEW_ALL,
+            Capability.CRM_EDIT,
+            Capability.CRM_LOG_INTERACTION,
+            Capability.WORK_ORDER_MANAGE,
+            Capability.DISPATCH,
+        }
     ),
     Role.TECHNICIAN: frozenset({Capability.CRM_LOG_INTERACTION}),
     Role.SALES_REP: frozenset({Capability.CRM_EDIT, Capability.CRM_LOG_INTERACTION}),
@@ -60,6 +69,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.CRM_LOG_INTERACTION,
             Capability.DEVICE_MANAGE_ANY,
             Capability.TERRITORY_MANAGE,
+            Capability.WORK_ORDER_VIEW_ALL,
+            Capability.WORK_ORDER_MANAGE,
+            Capability.DISPATCH,
         }
     ),
     Role.FINANCE: frozenset({Capability.CRM_VIEW_ALL, Capability.CRM_VIEW_SENSITIVE}),
@@ -69,6 +81,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
 REFERENCE_KEY = "ref"
 # Back-office roles that see every customer hold this key.
 ORG_KEY = "org"
+# Those who see every work order (service managers) hold this one; dispatchers see the jobs
+# of their territories (``dispatch:<code>``), technicians their own (``tech:<user>``).
+WORK_ORDERS_KEY = "jobs"
 
 
 def owner_key(user_id: int) -> str:
@@ -143,6 +158,8 @@ def _compute_keys(user: User) -> frozenset[str]:
     keys = {REFERENCE_KEY, owner_key(user.pk)}
     if has_capability(user, Capability.CRM_VIEW_ALL):
         keys.add(ORG_KEY)
+    if has_capability(user, Capability.WORK_ORDER_VIEW_ALL):
+        keys.add(WORK_ORDERS_KEY)
     if Role.TECHNICIAN in user.role_set:
         keys.add(technician_key(user.pk))
     for provider in _scope_providers:

@@ -16,10 +16,15 @@ from server.models import User
 from territories.models import MemberRole, Membership, ModelState, Territory
 
 PREFIX = "territory"
+DISPATCH_PREFIX = "dispatch"
 
 
 def territory_key(code: str) -> str:
     return f"{PREFIX}:{code}"
+
+
+def dispatch_key(code: str) -> str:
+    return f"{DISPATCH_PREFIX}:{code}"
 
 
 # The roles whose members see the territory's customers. Technicians and dispatchers belong
@@ -28,22 +33,27 @@ CUSTOMER_ROLES = (MemberRole.OWNER, MemberRole.REP, MemberRole.MANAGER)
 
 
 def user_territory_keys(user: User) -> Iterable[str]:
-    """``territory:<code>`` for each territory of the active model the user is a customer
-    member of today, and for every territory under it (an area manager sees the area)."""
+    """For each territory of the active model the user belongs to today, and every territory
+    under it (an area's manager sees the area): ``territory:<code>`` as an owner, rep or
+    manager (its customers), ``dispatch:<code>`` as a dispatcher (its jobs)."""
     today = timezone.localdate()
     rows = Membership.objects.filter(
         Q(valid_to__isnull=True) | Q(valid_to__gte=today),
         user=user,
-        role__in=CUSTOMER_ROLES,
+        role__in=(*CUSTOMER_ROLES, MemberRole.DISPATCHER),
         valid_from__lte=today,
         territory__territory_model__state=ModelState.ACTIVE,
     ).values_list(
-        "territory_id", "territory__territory_model_id", "territory__territory_model__revision"
+        "role",
+        "territory_id",
+        "territory__territory_model_id",
+        "territory__territory_model__revision",
     )
-    codes: set[str] = set()
-    for territory_id, model_id, revision in rows:
-        codes |= _subtree_codes(model_id, revision)[territory_id]
-    return [territory_key(code) for code in sorted(codes)]
+    keys: set[str] = set()
+    for role, territory_id, model_id, revision in rows:
+        make = dispatch_key if role == MemberRole.DISPATCHER else territory_key
+        keys.update(make(code) for code in _subtree_codes(model_id, revision)[territory_id])
+    return sorted(keys)
 
 
 # Per model revision, per process: each territory's code and its descendants' codes.

@@ -11,7 +11,15 @@ from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
 from territories import geometry
-from territories.models import Assignment, Override, Territory, TerritoryJob, TerritoryModel
+from territories.models import (
+    Assignment,
+    ModelState,
+    Override,
+    RecordType,
+    Territory,
+    TerritoryJob,
+    TerritoryModel,
+)
 from territories.services.assignment import active_model, index_for
 
 
@@ -93,3 +101,18 @@ def territory_job_get(*, actor: User, job_id: int) -> TerritoryJob:
 def override_list(*, current: bool) -> QuerySet[Override]:
     overrides = Override.objects.all()
     return overrides.filter(removed_at__isnull=True) if current else overrides
+
+
+def site_territory_code(site_id: str) -> str:
+    """The code of the territory a site is in, in the active model ("" when none)."""
+    code = (
+        Assignment.objects.filter(
+            territory_model__state=ModelState.ACTIVE,
+            record_type=RecordType.SITE,
+            record_id=site_id,
+            valid_to__isnull=True,
+        )
+        .values_list("territory__code", flat=True)
+        .first()
+    )
+    return code or ""

@@ -1,0 +1,40 @@
+"""Field service: technicians (skills, certifications, shifts, location) and work orders
+(crew, state history)."""
+
+from field_service.models.technicians import (
+    Certification,
+    ShiftException,
+    ShiftExceptionKind,
+    ShiftPattern,
+    Skill,
+    TechnicianCertification,
+    TechnicianProfile,
+    TechnicianSkill,
+)
+from field_service.models.work_orders import (
+    CrewMember,
+    Priority,
+    Source,
+    State,
+    WorkOrder,
+    WorkOrderKind,
+    WorkOrderTransition,
+)
+
+__all__ = [
+    "Certification",
+    "CrewMember",
+    "Priority",
+    "ShiftException",
+    "ShiftExceptionKind",
+    "ShiftPattern",
+    "Skill",
+    "Source",
+    "State",
+    "TechnicianCertification",
+    "TechnicianProfile",
+    "TechnicianSkill",
+    "WorkOrder",
+    "WorkOrderKind",
+    "WorkOrderTransition",
+]

@@ -1,0 +1,277 @@
+"""Creating work orders and moving them through their states."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crm.models import Account, Asset, Site
+from crm.services import records
+from field_service import states
+from field_service.models import (
+    Certification,
+    CrewMember,
+    Priority,
+    Skill,
+    Source,
+    State,
+    WorkOrder,
+    WorkOrderKind,
+    WorkOrderTransition,
+)
+from server import context
+from server.access import Capability, has_capability, require_capability
+from server.errors import ApplicationError
+from server.models import User
+from sync import changelog
+from territories.selectors import site_territory_code
+
+WORK_ORDER_FIELDS = frozenset(
+    {
+        "kind",
+        "priority",
+        "description",
+        "required_skills",
+        "required_certifications",
+        "estimated_minutes",
+        "time_windows",
+        "source",
+    }
+)
+
+
+def _invalid(field: str, message: str) -> ApplicationError:
+    return ApplicationError("invalid", message, fields={field: [message]})
+
+
+def _check_choices(data: dict[str, Any]) -> None:
+    for name, choices in (
+        ("kind", WorkOrderKind),
+        ("priority", Priority),
+        ("source", Source),
+    ):
+        if name in data and data[name] not in choices.values:
+            raise _invalid(name, f"{name} must be one of {', '.join(choices.values)}.")
+
+
+def _check_skills(skills: Any) -> None:
+    if not isinstance(skills, dict) or not all(
+        isinstance(code, str) and isinstance(level, int) and 1 <= level <= 5
+        for code, level in skills.items()
+    ):
+        raise _invalid("required_skills", "Map skill codes to a level from 1 to 5.")
+    unknown = set(skills) - set(
+        Skill.objects.filter(code__in=skills).values_list("code", flat=True)
+    )
+    if unknown:
+        raise _invalid("required_skills", f"Unknown skills: {', '.join(sorted(unknown))}.")
+
+
+def _check_certifications(codes: Any) -> None:
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        raise _invalid("required_certifications", "A list of certification codes.")
+    known = set(Certification.objects.filter(code__in=codes).values_list("code", flat=True))
+    if set(codes) - known:
+        raise _invalid(
+            "required_certifications",
+            f"Unknown certifications: {', '.join(sorted(set(codes) - known))}.",
+        )
+
+
+def parse_windows(windows: Any) -> list[tuple[dt.datetime, dt.datetime]]:
+    """``[{"start": iso, "end": iso}, ...]`` as aware datetimes, or a 400."""
+    if not isinstance(windows, list):
+        raise _invalid("time_windows", "A list of {start, end} objects.")
+    parsed = []
+    for window in windows:
+        start = parse_datetime(str(window.get("start", ""))) if isinstance(window, dict) else None
+        end = parse_datetime(str(window.get("end", ""))) if isinstance(window, dict) else None
+        if start is None or end is None or timezone.is_naive(start) or timezone.is_naive(end):
+            raise _invalid("time_windows", "Each window has a start and an end with a time zone.")
+        if end <= start:
+            raise _invalid("time_windows", "A window ends after it starts.")
+        parsed.append((start, end))
+    return sorted(parsed)
+
+
+def _validate(data: dict[str, Any]) -> None:
+    _check_choices(data)
+    if "required_skills" in data:
+        _check_skills(data["required_skills"])
+    if "required_certifications" in data:
+        _check_certifications(data["required_certifications"])
+    if "time_windows" in data:
+        data["time_windows"] = [
+            {"start": start.isoformat(), "end": end.isoformat()}
+            for start, end in parse_windows(data["time_windows"])
+        ]
+    minutes = data.get("estimated_minutes")
+    if minutes is not None and (not isinstance(minutes, int) or not 1 <= minutes <= 7 * 24 * 60):
+        raise _invalid("estimated_minutes", "Minutes, from 1 to a week.")
+
+
+@transaction.atomic
+def work_order_create(
+    *,
+    actor: User,
+    account: Account,
+    site: Site,
+    asset: Asset | None = None,
+    record_id: str | None = None,
+    follow_up_of: WorkOrder | None = None,
+    **data: Any,
+) -> WorkOrder:
+    """A new job at one of the account's sites (on one of its assets), in state ``new``, in
+    the dispatch territory of its site."""
+    require_capability(actor, Capability.WORK_ORDER_MANAGE)
+    return _create(
+        actor=actor,
+        account=account,
+        site=site,
+        asset=asset,
+        record_id=record_id,
+        follow_up_of=follow_up_of,
+        **data,
+    )
+
+
+def _create(
+    *,
+    actor: User,
+    account: Account,
+    site: Site,
+    asset: Asset | None,
+    record_id: str | None,
+    follow_up_of: WorkOrder | None,
+    **data: Any,
+) -> WorkOrder:
+    unknown = set(data) - WORK_ORDER_FIELDS
+    if unknown:
+        raise ApplicationError(
+            "invalid",
+            "Unknown fields.",
+            fields={name: ["Not a work order field."] for name in sorted(unknown)},
+        )
+    if site.account_id != account.pk or site.archived_at is not None:
+        raise _invalid("site", "The site is not a live site of this account.")
+    if asset is not None and (asset.account_id != account.pk or asset.archived_at is not None):
+        raise _invalid("asset", "The asset is not a live asset of this account.")
+    _validate(data)
+    work_order = records.with_id(WorkOrder(), record_id)
+    records.assign(work_order, data, allowed=WORK_ORDER_FIELDS)
+    work_order.account, work_order.site, work_order.asset = account, site, asset
+    work_order.follow_up_of = follow_up_of
+    work_order.territory = site_territory_code(site.pk)
+    work_order.full_clean()
+    work_order.save(force_insert=True)
+    WorkOrderTransition.objects.create(
+        work_order=work_order,
+        from_state=State.NEW,
+        to_state=State.NEW,
+        actor=actor,
+        device_id=context.current().device_id or "",
+    )
+    changelog.record_create(instance=work_order, actor=actor)
+    return work_order
+
+
+def _refuse(work_order: WorkOrder, target: str, message: str) -> ApplicationError:
+    return ApplicationError(
+        "illegal_transition",
+        message,
+        status=409,
+        extra={"state": work_order.state, "allowed": states.allowed_from(work_order.state)},
+    )
+
+
+def _check_mover(actor: User, work_order: WorkOrder, target: str) -> None:
+    """Dispatchers move any job; a technician makes the field moves of a job they are on."""
+    if has_capability(actor, Capability.DISPATCH):
+        return
+    on_crew = CrewMember.objects.filter(work_order=work_order, technician=actor).exists()
+    if not (on_crew and target in states.TECHNICIAN_MOVES):
+        raise ApplicationError(
+            "permission_denied",
+            f"Only a dispatcher moves a job to {target}"
+            + ("." if on_crew else ", and only its crew moves it in the field."),
+            status=403,
+        )
+
+
+@transaction.atomic
+def work_order_transition(
+    *,
+    actor: User,
+    work_order: WorkOrder,
+    to_state: str,
+    reason: str = "",
+    device_at: dt.datetime | None = None,
+) -> WorkOrder:
+    """Move a job (loaded for update) to ``to_state``: an illegal move is a 409 listing the
+    allowed ones. The server's time is the transition's; the device's own time, for work
+    done offline, is kept beside it. A job that cannot be completed spawns a follow-up."""
+    if to_state not in State.values:
+        raise _invalid("state", f"state must be one of {', '.join(State.values)}.")
+    source = work_order.state
+    if not states.is_allowed(source, to_state):
+        raise _refuse(
+            work_order,
+            to_state,
+            f"A job cannot go from {source} to {to_state}"
+            + (
+                f"; from {source} it can go to {', '.join(states.allowed_from(source))}."
+                if states.allowed_from(source)
+                else f": {source} is final."
+            ),
+        )
+    _check_mover(actor, work_order, to_state)
+    reason = reason.strip()
+    if to_state in states.NEEDS_REASON and not reason:
+        raise _invalid("state_reason", f"Say why the job is {to_state.replace('_', ' ')}.")
+    if (
+        to_state in states.ASSIGNED
+        and not CrewMember.objects.filter(work_order=work_order).exists()
+    ):
+        raise _refuse(work_order, to_state, f"A job needs a technician to be {to_state}.")
+    now = timezone.now()
+    edit = records.Edit(work_order)
+    work_order.state = to_state
+    work_order.state_reason = reason if to_state in states.NEEDS_REASON else ""
+    work_order.state_changed_at = now
+    edit.save(actor=actor)
+    WorkOrderTransition.objects.create(
+        work_order=work_order,
+        from_state=source,
+        to_state=to_state,
+        at=now,
+        device_at=device_at,
+        reason=reason,
+        actor=actor,
+        device_id=context.current().device_id or "",
+    )
+    if to_state == State.CANNOT_COMPLETE:
+        _follow_up(actor, work_order)
+    return work_order
+
+
+def _follow_up(actor: User, work_order: WorkOrder) -> WorkOrder:
+    """A new job for what could not be done, carrying the first one's needs."""
+    return _create(
+        actor=actor,
+        account=work_order.account,
+        site=work_order.site,
+        asset=work_order.asset,
+        record_id=None,
+        follow_up_of=work_order,
+        kind=work_order.kind,
+        priority=work_order.priority,
+        description=f"Follow-up: {work_order.state_reason}\n\n{work_order.description}".strip(),
+        required_skills=work_order.required_skills,
+        required_certifications=work_order.required_certifications,
+        estimated_minutes=work_order.estimated_minutes,
+        source=work_order.source,
+    )
