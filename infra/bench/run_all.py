@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import account_list, sync_delta, sync_initial, territory_assign
+from . import account_list, sync_delta, sync_initial, territory_assign, territory_preview
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -226,6 +226,17 @@ def run_territory_assign(options: Options) -> Outcome:
     return Outcome(markdown=territory_assign.render_markdown([leg]), failed="error" in leg)
 
 
+def run_territory_preview(options: Options) -> Outcome:
+    module = "infra.bench.territory_preview"
+    # Its data size follows --scale (large: 1,000,000 accounts; small: 100,000); --requests
+    # and --warmup do not apply to it.
+    legs = [run_leg(module, backend, ["--scale", options.scale]) for backend in options.backends]
+    return Outcome(
+        markdown=territory_preview.render_markdown(legs),
+        failed=any("error" in leg for leg in legs),
+    )
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark(key="account_list", title="Account list (issue 2)", run=run_account_list),
     Benchmark(key="sync_initial", title="Initial sync (issue 3)", run=run_sync_initial),
@@ -234,6 +245,11 @@ BENCHMARKS: list[Benchmark] = [
     ),
     Benchmark(
         key="territory_assign", title="Territory assignment (issue 4)", run=run_territory_assign
+    ),
+    Benchmark(
+        key="territory_preview",
+        title="Realignment preview (issue 4)",
+        run=run_territory_preview,
     ),
 ]
 
