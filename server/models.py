@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 from server.enums import Role
 
@@ -52,3 +53,38 @@ class UserRole(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.role}"
+
+
+class OutboxState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Notification(models.Model):
+    """A push notification the domain wants sent (the outbox): written in the same
+    transaction as the change that causes it, sent by the worker afterwards, at least once
+    (``id`` lets the app drop duplicates)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32)  # job.assigned, job.unassigned, sla.warning, ...
+    title = models.CharField(max_length=200, blank=True)
+    body = models.CharField(max_length=1000, blank=True)
+    data = models.JSONField(default=dict)
+    # Notifications with one key collapse on the device (a burst about one job: one alert).
+    collapse_key = models.CharField(max_length=100, blank=True)
+    state = models.CharField(
+        max_length=16, choices=OutboxState.choices, default=OutboxState.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.user_id} ({self.state})"

@@ -88,3 +88,8 @@ def _registered(flush: Callable[[], None]) -> bool:
     """Whether ``flush`` still waits on the open transaction (a rolled-back savepoint drops
     the callbacks registered inside it; a committed transaction has run them)."""
     return any(entry[1] is flush for entry in connection.run_on_commit)
+
+
+def dispatch_group(territory_code: str) -> str:
+    """The dispatch board of a territory: its dispatchers' consoles."""
+    return "dispatch." + "".join(c if c.isalnum() or c in "-_." else "_" for c in territory_code)

@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("crm.urls")),
     path("", include("sync.urls")),
     path("", include("territories.urls")),
+    path("", include("field_service.urls")),
 ]
 
 urlpatterns = [

@@ -36,11 +36,21 @@ def user_territory_keys(user: User) -> Iterable[str]:
     """For each territory of the active model the user belongs to today, and every territory
     under it (an area's manager sees the area): ``territory:<code>`` as an owner, rep or
     manager (its customers), ``dispatch:<code>`` as a dispatcher (its jobs)."""
+    keys: set[str] = set()
+    for role, codes in member_codes(user.pk, (*CUSTOMER_ROLES, MemberRole.DISPATCHER)).items():
+        make = dispatch_key if role == MemberRole.DISPATCHER else territory_key
+        keys.update(make(code) for code in codes)
+    return sorted(keys)
+
+
+def member_codes(user_id: int, roles: Iterable[str]) -> dict[str, set[str]]:
+    """By role: the codes of the active model's territories the user is a member of today
+    in that role, with every territory under them."""
     today = timezone.localdate()
     rows = Membership.objects.filter(
         Q(valid_to__isnull=True) | Q(valid_to__gte=today),
-        user=user,
-        role__in=(*CUSTOMER_ROLES, MemberRole.DISPATCHER),
+        user_id=user_id,
+        role__in=list(roles),
         valid_from__lte=today,
         territory__territory_model__state=ModelState.ACTIVE,
     ).values_list(
@@ -49,11 +59,10 @@ def user_territory_keys(user: User) -> Iterable[str]:
         "territory__territory_model_id",
         "territory__territory_model__revision",
     )
-    keys: set[str] = set()
+    codes: dict[str, set[str]] = {}
     for role, territory_id, model_id, revision in rows:
-        make = dispatch_key if role == MemberRole.DISPATCHER else territory_key
-        keys.update(make(code) for code in _subtree_codes(model_id, revision)[territory_id])
-    return sorted(keys)
+        codes.setdefault(role, set()).update(_subtree_codes(model_id, revision)[territory_id])
+    return codes
 
 
 # Per model revision, per process: each territory's code and its descendants' codes.

@@ -4,6 +4,7 @@ records the change in the change log (which is also the audit trail)."""
 from crm.services.accounts import (
     account_archive,
     account_create,
+    account_rescoped,
     account_set_territory,
     account_update,
     accounts_set_territories,
@@ -31,6 +32,7 @@ from crm.services.sites import (
 __all__ = [
     "account_archive",
     "account_create",
+    "account_rescoped",
     "account_set_territory",
     "account_update",
     "accounts_set_territories",

@@ -115,6 +115,16 @@ def account_set_territory(*, actor: User | None, account: Account, code: str) ->
     return changed
 
 
+@transaction.atomic
+def account_rescoped(*, account: Account, scope_before: frozenset[str], actor: User | None) -> None:
+    """Another app changed what scopes an account (a technician put on one of its jobs):
+    record that the account and its records moved, so devices gain or lose them."""
+    if account_keys(account) == scope_before:
+        return
+    changelog.record_scope_moves(instances=[account], scope_before=scope_before, actor=actor)
+    _move_children(account, scope_before=scope_before, actor=actor)
+
+
 TERRITORY_BATCH = 1000
 
 

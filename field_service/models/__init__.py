@@ -13,6 +13,7 @@ from field_service.models.technicians import (
 )
 from field_service.models.work_orders import (
     CrewMember,
+    DispatchRecord,
     Priority,
     Source,
     State,
@@ -24,6 +25,7 @@ from field_service.models.work_orders import (
 __all__ = [
     "Certification",
     "CrewMember",
+    "DispatchRecord",
     "Priority",
     "ShiftException",
     "ShiftExceptionKind",

@@ -148,3 +148,30 @@ class WorkOrderTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.work_order_id}: {self.from_state} -> {self.to_state}"
+
+
+class DispatchRecord(models.Model):
+    """An assignment as the dispatcher made it: the crew and times, what the checks found,
+    and the reason given for overriding them (the audit of overrides)."""
+
+    work_order = models.ForeignKey(
+        WorkOrder, on_delete=models.CASCADE, related_name="dispatch_records"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    technicians = models.JSONField(default=list)
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    violations = models.JSONField(default=list, blank=True)
+    override_reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.work_order_id} -> {self.technicians}"

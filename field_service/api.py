@@ -1,0 +1,212 @@
+"""REST endpoints for work orders. Views parse input, load through
+``field_service.permissions``, call one service or selector, and shape the output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from crm.models import Asset, Site
+from crm.permissions import access_account
+from crm.serializers import ScopedRelatedField
+from field_service import selectors
+from field_service.models import (
+    CrewMember,
+    Priority,
+    Source,
+    State,
+    WorkOrder,
+    WorkOrderKind,
+    WorkOrderTransition,
+)
+from field_service.permissions import access_work_order
+from field_service.services.dispatch import work_order_assign
+from field_service.services.work_orders import work_order_create, work_order_transition
+from server.api import StrictInputSerializer, actor_of, paginated_response, validated
+from server.errors import ApplicationError
+from server.models import User
+
+
+class CrewOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = CrewMember
+        fields = ["technician", "is_lead", "assigned_at"]
+
+
+class WorkOrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    crew = CrewOutput(source="members", many=True, read_only=True)
+
+    class Meta:
+        model = WorkOrder
+        fields = [
+            "id",
+            "account",
+            "site",
+            "asset",
+            "kind",
+            "priority",
+            "description",
+            "required_skills",
+            "required_certifications",
+            "estimated_minutes",
+            "time_windows",
+            "source",
+            "state",
+            "state_reason",
+            "state_changed_at",
+            "territory",
+            "scheduled_start",
+            "scheduled_end",
+            "pinned",
+            "crew",
+            "lead",
+            "follow_up_of",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class TransitionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = WorkOrderTransition
+        fields = ["from_state", "to_state", "at", "device_at", "reason", "actor", "device_id"]
+
+
+class WorkOrderInput(StrictInputSerializer):
+    site = ScopedRelatedField(Site)
+    asset = ScopedRelatedField(Asset, allow_null=True, required=False)
+    kind = serializers.ChoiceField(choices=WorkOrderKind.choices)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    required_skills = serializers.DictField(child=serializers.IntegerField(), required=False)
+    required_certifications = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False
+    )
+    estimated_minutes = serializers.IntegerField(min_value=1, required=False)
+    time_windows = serializers.ListField(child=serializers.DictField(), required=False)
+    source = serializers.ChoiceField(choices=Source.choices, required=False)  # type: ignore[assignment]
+
+
+class TransitionInput(StrictInputSerializer):
+    state = serializers.ChoiceField(choices=State.choices)
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    device_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class AssignInput(StrictInputSerializer):
+    technicians = serializers.ListField(child=serializers.IntegerField(), min_length=1)
+    lead = serializers.IntegerField(required=False)
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    dispatch = serializers.BooleanField(required=False, default=False)
+    override_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def _detail(work_order: WorkOrder) -> dict[str, Any]:
+    fresh = WorkOrder.objects.prefetch_related("members").get(pk=work_order.pk)
+    data: dict[str, Any] = WorkOrderOutput(fresh).data
+    return data
+
+
+def _users(ids: list[int]) -> dict[int, User]:
+    users = {u.pk: u for u in User.objects.filter(pk__in=ids).prefetch_related("roles")}
+    missing = sorted(set(ids) - set(users))
+    if missing:
+        raise ApplicationError(
+            "invalid",
+            "Unknown technicians.",
+            fields={"technicians": [f"No user {pk}." for pk in missing]},
+        )
+    return users
+
+
+class WorkOrderListCreateApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str, required=False),
+            OpenApiParameter("territory", str, required=False),
+            OpenApiParameter("technician", int, required=False),
+            OpenApiParameter("account", str, required=False),
+        ],
+        responses=WorkOrderOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        queryset = selectors.work_order_list(
+            actor=actor_of(request), filters=request.query_params
+        ).prefetch_related("members")
+        return paginated_response(
+            request=request, view=self, queryset=queryset, serializer_class=WorkOrderOutput
+        )
+
+    @transaction.atomic
+    @extend_schema(request=WorkOrderInput, responses={201: WorkOrderOutput})
+    def post(self, request: Request) -> Response:
+        actor = actor_of(request)
+        data = validated(WorkOrderInput, request.data, context={"actor": actor})
+        site: Site = data.pop("site")
+        account = access_account(actor=actor, account_id=site.account_id, for_update=True)
+        work_order = work_order_create(actor=actor, account=account, site=site, **data)
+        return Response(_detail(work_order), status=status.HTTP_201_CREATED)
+
+
+class WorkOrderDetailApi(APIView):
+    @extend_schema(responses=WorkOrderOutput)
+    def get(self, request: Request, work_order_id: str) -> Response:
+        work_order = access_work_order(actor=actor_of(request), work_order_id=work_order_id)
+        return Response(_detail(work_order))
+
+
+class WorkOrderTransitionApi(APIView):
+    """Move a job to another state; an illegal move answers 409 with the allowed ones."""
+
+    @transaction.atomic
+    @extend_schema(request=TransitionInput, responses=WorkOrderOutput)
+    def post(self, request: Request, work_order_id: str) -> Response:
+        actor = actor_of(request)
+        data = validated(TransitionInput, request.data)
+        work_order = access_work_order(actor=actor, work_order_id=work_order_id, for_update=True)
+        work_order_transition(
+            actor=actor,
+            work_order=work_order,
+            to_state=data["state"],
+            reason=data["reason"],
+            device_at=data["device_at"],
+        )
+        return Response(_detail(work_order))
+
+
+class WorkOrderTransitionListApi(APIView):
+    @extend_schema(responses=TransitionOutput(many=True))
+    def get(self, request: Request, work_order_id: str) -> Response:
+        work_order = access_work_order(actor=actor_of(request), work_order_id=work_order_id)
+        return Response(TransitionOutput(work_order.transitions.all(), many=True).data)
+
+
+class WorkOrderAssignApi(APIView):
+    """Give a job to a crew (the first technician leads unless ``lead`` says otherwise)."""
+
+    @transaction.atomic
+    @extend_schema(request=AssignInput, responses=WorkOrderOutput)
+    def post(self, request: Request, work_order_id: str) -> Response:
+        actor = actor_of(request)
+        data = validated(AssignInput, request.data)
+        work_order = access_work_order(actor=actor, work_order_id=work_order_id, for_update=True)
+        ids: list[int] = data["technicians"]
+        users = _users([*ids, data.get("lead", ids[0])])
+        work_order_assign(
+            actor=actor,
+            work_order=work_order,
+            technicians=[users[pk] for pk in ids],
+            lead=users[data.get("lead", ids[0])],
+            start=data["start"],
+            end=data["end"],
+            dispatch=data["dispatch"],
+            override_reason=data["override_reason"],
+        )
+        return Response(_detail(work_order))

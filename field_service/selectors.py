@@ -1,0 +1,37 @@
+"""Reads of work orders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import django_filters
+from django.db.models import QuerySet
+
+from field_service.models import CrewMember, State, WorkOrder
+from field_service.permissions import visible_work_orders
+from server.filters import FilterSet, IdFilter, apply_filters
+from server.models import User
+
+
+class WorkOrderFilter(FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=State.choices)
+    territory = django_filters.CharFilter()
+    account = django_filters.CharFilter(field_name="account_id")
+    site = django_filters.CharFilter(field_name="site_id")
+    technician = IdFilter(method="filter_technician")
+
+    class Meta:
+        model = WorkOrder
+        fields: list[str] = []
+
+    def filter_technician(
+        self, queryset: QuerySet[WorkOrder], name: str, value: int
+    ) -> QuerySet[WorkOrder]:
+        return queryset.filter(
+            pk__in=CrewMember.objects.filter(technician_id=value).values("work_order")
+        )
+
+
+def work_order_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[WorkOrder]:
+    return apply_filters(WorkOrderFilter, filters, visible_work_orders(actor))

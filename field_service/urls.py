@@ -1,0 +1,27 @@
+from django.urls import path
+
+from field_service import api
+
+urlpatterns = [
+    path("work-orders/", api.WorkOrderListCreateApi.as_view(), name="work-order-list"),
+    path(
+        "work-orders/<str:work_order_id>/",
+        api.WorkOrderDetailApi.as_view(),
+        name="work-order-detail",
+    ),
+    path(
+        "work-orders/<str:work_order_id>/transition/",
+        api.WorkOrderTransitionApi.as_view(),
+        name="work-order-transition",
+    ),
+    path(
+        "work-orders/<str:work_order_id>/transitions/",
+        api.WorkOrderTransitionListApi.as_view(),
+        name="work-order-transitions",
+    ),
+    path(
+        "work-orders/<str:work_order_id>/assign/",
+        api.WorkOrderAssignApi.as_view(),
+        name="work-order-assign",
+    ),
+]

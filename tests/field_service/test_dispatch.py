@@ -1,0 +1,186 @@
+"""Assigning jobs: the checks, overrides and their audit, what an assignment sends, and a
+reassignment's revocation and a technician's offline moves through sync."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from field_service.models import (
+    CrewMember,
+    DispatchRecord,
+    TechnicianCertification,
+    WorkOrder,
+)
+from server.models import Notification
+from server.realtime import dispatch_group
+from sync.models import RejectedChange
+from tests.field_service.conftest import World, at
+
+
+async def _receive(layer, channel: str) -> dict:
+    message: dict = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    return message
+
+
+def _assign(client, job: WorkOrder, *technicians, **extra):
+    body = {"technicians": [t.pk for t in technicians], "start": at(9).isoformat(), **extra}
+    return client.post(f"/api/v1/work-orders/{job.pk}/assign/", body, format="json")
+
+
+def test_an_expired_certification_is_refused_by_name_and_nothing_is_written(
+    world: World, client_for
+):
+    job = world.job(required_certifications=["gas"])
+    TechnicianCertification.objects.filter(user=world.tech).update(valid_to=dt.date(2026, 11, 30))
+    console = client_for(world.dispatcher)
+
+    response = _assign(console, job, world.tech, override_reason="Urgent, I know")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "certification_expired"
+    assert "Gas safety certification (gas) expired on 2026-11-30" in error["message"]
+    job.refresh_from_db()
+    assert job.state == "new"
+    assert not CrewMember.objects.exists()
+    assert not DispatchRecord.objects.exists()
+    assert not Notification.objects.exists()
+
+
+def test_soft_conflicts_need_a_reason_which_is_kept(world: World, client_for):
+    job = world.job()
+    console = client_for(world.dispatcher)
+    evening = {"start": at(19).isoformat()}
+
+    refused = _assign(console, job, world.tech, **evening)
+    overridden = _assign(
+        console, job, world.tech, **evening, override_reason="Customer only free then"
+    )
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "assignment_conflicts"
+    assert [v["code"] for v in refused.json()["error"]["violations"]] == ["outside_shift"]
+    assert overridden.status_code == 200, overridden.content
+    record = DispatchRecord.objects.get()
+    assert record.override_reason == "Customer only free then"
+    assert [v["code"] for v in record.violations] == ["outside_shift"]
+    assert record.actor == world.dispatcher
+
+
+def test_skills_territory_and_overlaps_are_checked(world: World, client_for, make_user):
+    from server.enums import Role
+
+    console = client_for(world.dispatcher)
+    first = world.job()
+    assert _assign(console, first, world.tech).status_code == 200
+    second = world.job(required_skills={"hvac": 4})
+    stranger = make_user(Role.TECHNICIAN)
+
+    overlapping = _assign(console, second, world.tech)
+    outsider = _assign(console, world.job(), stranger)
+
+    codes = [v["code"] for v in overlapping.json()["error"]["violations"]]
+    assert codes == ["skill_missing", "overlap"]
+    assert "outside_territory" in [v["code"] for v in outsider.json()["error"]["violations"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_assignment_schedules_queues_a_push_and_tells_the_board_after_commit(
+    world: World, client_for
+):
+    job = world.job()
+    layer = get_channel_layer()
+    board = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(dispatch_group("W"), board)
+    console = client_for(world.dispatcher)
+
+    response = _assign(
+        console, job, world.tech, world.other_tech, lead=world.other_tech.pk, dispatch=True
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["state"] == "dispatched"
+    assert body["lead"] == world.other_tech.pk
+    assert {m["technician"] for m in body["crew"]} == {world.tech.pk, world.other_tech.pk}
+    pushes = Notification.objects.order_by("user_id")
+    assert [(n.user_id, n.kind, n.collapse_key) for n in pushes] == [
+        (world.tech.pk, "job.assigned", f"job-{job.pk}"),
+        (world.other_tech.pk, "job.assigned", f"job-{job.pk}"),
+    ]
+    event = async_to_sync(_receive)(layer, board)
+    assert event["type"] == "job.assigned"
+    assert event["work_order"] == job.pk
+
+
+def test_reassignment_moves_the_job_and_its_customer_between_devices(
+    world: World, client_for, handheld
+):
+    job = world.job()
+    console = client_for(world.dispatcher)
+    assert _assign(console, job, world.tech).status_code == 200
+    first, second = (
+        handheld(world.tech, device_id="first"),
+        handheld(world.other_tech, device_id="second"),
+    )
+    first.sync()
+    second.sync()
+    assert first.get("work_orders", job.pk) is not None
+    assert first.get("accounts", world.account.pk) is not None
+    assert first.get("sites", world.site.pk) is not None
+    assert second.get("work_orders", job.pk) is None
+
+    assert _assign(console, job, world.other_tech).status_code == 200
+    first.sync()
+    second.sync()
+
+    assert first.get("work_orders", job.pk) is None
+    assert first.get("accounts", world.account.pk) is None
+    assert first.get("sites", world.site.pk) is None
+    assert second.get("work_orders", job.pk)["crew_ids"] == f'["{world.other_tech.pk}"]'
+    assert second.get("sites", world.site.pk) is not None
+    assert Notification.objects.filter(user=world.tech, kind="job.unassigned").exists()
+
+
+def test_offline_moves_apply_and_an_illegal_one_is_rejected_and_kept(
+    world: World, client_for, handheld
+):
+    job = world.job()
+    console = client_for(world.dispatcher)
+    assert _assign(console, job, world.tech, dispatch=True).status_code == 200
+    device = handheld(world.tech)
+    device.sync()
+
+    # on the road, the technician sets off: it applies, with the device's time kept
+    set_off = dt.datetime(2026, 12, 1, 7, 40, tzinfo=dt.UTC)
+    device.update(
+        "work_orders",
+        job.pk,
+        {"state": "en_route", "state_changed_at": int(set_off.timestamp() * 1000)},
+    )
+    assert device.sync().rejected == {}
+    job.refresh_from_db()
+    assert job.state == "en_route"
+    assert job.transitions.last().device_at == set_off
+
+    # the dispatcher cancels while the technician, offline, arrives on site
+    cancelled = console.post(
+        f"/api/v1/work-orders/{job.pk}/transition/",
+        {"state": "cancelled", "reason": "Customer called off"},
+        format="json",
+    )
+    assert cancelled.status_code == 200
+    device.update("work_orders", job.pk, {"state": "on_site"})
+    outcome = device.push()
+
+    assert outcome.rejected == {"work_orders": [job.pk]}
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    kept = RejectedChange.objects.get(record_id=job.pk)
+    assert kept.code == "illegal_transition"
+    assert kept.data["state"] == "on_site"
