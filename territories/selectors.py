@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -105,14 +106,17 @@ def override_list(*, current: bool) -> QuerySet[Override]:
 
 def site_territory_code(site_id: str) -> str:
     """The code of the territory a site is in, in the active model ("" when none)."""
-    code = (
+    return site_territory_codes([site_id]).get(site_id, "")
+
+
+def site_territory_codes(site_ids: Iterable[str]) -> dict[str, str]:
+    """Site id -> the code of its territory in the active model (sites in none left out)."""
+    return dict(
         Assignment.objects.filter(
             territory_model__state=ModelState.ACTIVE,
             record_type=RecordType.SITE,
-            record_id=site_id,
+            record_id__in=list(site_ids),
             valid_to__isnull=True,
-        )
-        .values_list("territory__code", flat=True)
-        .first()
+            territory__isnull=False,
+        ).values_list("record_id", "territory__code")
     )
-    return code or ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from typing import Any
 
 from django.db import transaction
@@ -28,7 +29,7 @@ from server.access import Capability, has_capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
 from sync import changelog
-from territories.selectors import site_territory_code
+from territories.selectors import site_territory_code, site_territory_codes
 
 WORK_ORDER_FIELDS = frozenset(
     {
@@ -275,3 +276,23 @@ def _follow_up(actor: User, work_order: WorkOrder) -> WorkOrder:
         estimated_minutes=work_order.estimated_minutes,
         source=work_order.source,
     )
+
+
+@transaction.atomic
+def work_orders_follow_sites(site_ids: Collection[str] | None, actor: User | None) -> int:
+    """Put each open job at ``site_ids`` (every open job when None) in its site's current
+    territory: its dispatchers change with it. Returns how many moved."""
+    jobs = WorkOrder.objects.select_for_update().filter(state__in=states.OPEN)
+    if site_ids is not None:
+        jobs = jobs.filter(site_id__in=list(site_ids))
+    jobs_list = list(jobs.select_related("account"))
+    codes = site_territory_codes({job.site_id for job in jobs_list})
+    moved = 0
+    for job in jobs_list:
+        code = codes.get(job.site_id, "")
+        if job.territory != code:
+            edit = records.Edit(job)
+            job.territory = code
+            edit.save(actor=actor)
+            moved += 1
+    return moved

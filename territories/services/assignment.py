@@ -26,7 +26,7 @@ from django.utils import timezone
 from crm import services as crm_services
 from crm.models import Account, Site
 from server.models import User
-from territories import geometry
+from territories import geometry, hooks
 from territories.models import (
     Assignment,
     Cause,
@@ -268,6 +268,7 @@ def _site_placement(model: TerritoryModel, site: Site) -> Placement:
 def _place_site(model: TerritoryModel, site: Site, actor: User | None) -> None:
     placement = _site_placement(model, site)
     _replace(model, RecordType.SITE, site.pk, placement)
+    hooks.sites_reassigned([site.pk], actor)
     if site.is_primary and site.archived_at is None:
         if _override(model, RecordType.ACCOUNT, site.account_id) is None:
             account = Account.objects.select_for_update().get(pk=site.account_id)

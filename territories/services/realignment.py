@@ -16,6 +16,7 @@ from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
 from sync.selectors import changed_since, current_version
+from territories import hooks
 from territories.models import (
     Assignment,
     Membership,
@@ -43,11 +44,10 @@ def territory_model_assign(
         model = _current(model_id, lock=True)
         outcome = _recheck(model, outcome, started)
         changed = assignment.record(model, outcome)
-        moved = (
-            assignment.apply_to_accounts(model, outcome, actor=actor)
-            if model.state == ModelState.ACTIVE
-            else 0
-        )
+        moved = 0
+        if model.state == ModelState.ACTIVE:
+            moved = assignment.apply_to_accounts(model, outcome, actor=actor)
+            hooks.sites_reassigned(None, actor)
     return {"changed": changed, "accounts_moved": moved, "accounts": outcome.counts()}
 
 
@@ -215,6 +215,7 @@ def territory_model_activate(
         outcome = _recheck(model, outcome, started)
         assignment.record(model, outcome, now=now)
         assignment.apply_to_accounts(model, outcome, actor=actor)
+        hooks.sites_reassigned(None, actor)
         # Members of either map hold other territory keys now.
         poke_members(
             Membership.objects.filter(

@@ -184,3 +184,36 @@ def test_offline_moves_apply_and_an_illegal_one_is_rejected_and_kept(
     kept = RejectedChange.objects.get(record_id=job.pk)
     assert kept.code == "illegal_transition"
     assert kept.data["state"] == "on_site"
+
+
+def test_an_open_job_follows_its_site_into_another_territory(world: World):
+    from crm import services as crm_services
+    from territories import services as territory_services
+    from territories.models import TerritoryModel
+    from tests.territories.test_services import collection, feature, square
+
+    open_job, done_job = world.job(), world.job()
+    WorkOrder.objects.filter(pk=done_job.pk).update(state="cancelled")
+    active = TerritoryModel.objects.get(state="active")
+    plan = territory_services.territory_model_clone(actor=world.manager, source=active, name="2027")
+    # the new map gives the site's area (lng 4.81) to E and moves W west
+    territory_services.territories_import(
+        actor=world.manager,
+        model_id=plan.pk,
+        collection=collection(
+            feature("W", square(4.70, 45.74)), feature("E", square(4.80, 45.74, 0.10))
+        ),
+    )
+
+    territory_services.territory_model_activate(actor=world.manager, model_id=plan.pk)
+
+    open_job.refresh_from_db()
+    done_job.refresh_from_db()
+    assert open_job.territory == "E"
+    assert done_job.territory == "W"  # finished jobs keep the territory they were done in
+
+    # and a site moved into W takes its open jobs along
+    crm_services.site_update(actor=world.manager, site=world.site, longitude=4.72)
+
+    open_job.refresh_from_db()
+    assert open_job.territory == "W"
