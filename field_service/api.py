@@ -27,6 +27,7 @@ from field_service.models import (
 )
 from field_service.permissions import access_work_order
 from field_service.services.dispatch import work_order_assign
+from field_service.services.technicians import technician_locate
 from field_service.services.work_orders import work_order_create, work_order_transition
 from server.api import StrictInputSerializer, actor_of, paginated_response, validated
 from server.errors import ApplicationError
@@ -210,3 +211,19 @@ class WorkOrderAssignApi(APIView):
             override_reason=data["override_reason"],
         )
         return Response(_detail(work_order))
+
+
+class LocationInput(StrictInputSerializer):
+    latitude = serializers.FloatField(min_value=-90, max_value=90)
+    longitude = serializers.FloatField(min_value=-180, max_value=180)
+    taken_at = serializers.DateTimeField()
+
+
+class TechnicianLocationApi(APIView):
+    """A technician's device reports where it is (the dispatch board shows it)."""
+
+    @extend_schema(request=LocationInput, responses={204: None})
+    def post(self, request: Request) -> Response:
+        data = validated(LocationInput, request.data)
+        technician_locate(user=actor_of(request), **data)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,6 +3,11 @@ from django.urls import path
 from field_service import api
 
 urlpatterns = [
+    path(
+        "technicians/me/location/",
+        api.TechnicianLocationApi.as_view(),
+        name="technician-location",
+    ),
     path("work-orders/", api.WorkOrderListCreateApi.as_view(), name="work-order-list"),
     path(
         "work-orders/<str:work_order_id>/",

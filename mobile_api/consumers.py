@@ -1,8 +1,9 @@
-"""The device WebSocket, ``/ws/device/``.
+"""The WebSockets: ``/ws/device/`` (pokes and notices for a handheld) and ``/ws/dispatch/``
+(a dispatcher's board).
 
-A device connects with its access token (``Authorization: Bearer`` header, or ``?token=`` for
-clients that cannot set headers). It joins its device and user groups and receives pokes and
-notices; revoking the device closes the socket with code 4401.
+Both connect with an access token (``Authorization: Bearer`` header, or ``?token=`` for
+clients that cannot set headers) and join groups chosen by the same scope keys as REST and
+sync. Revoking the device closes either socket with code 4401.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from mobile_api.authentication import DeviceAuthError, device_for_access_token
 from mobile_api.models import Device
-from server.access import scope_keys_for
-from server.realtime import device_group, scope_group, user_group
+from server.access import Capability, has_capability, scope_keys_for
+from server.realtime import device_group, dispatch_group, scope_group, user_group
+from territories.scope import DISPATCH_PREFIX
+from territories.selectors import active_territory_codes
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 
 
 def _token_from_scope(scope: dict[str, Any]) -> str | None:
@@ -32,30 +36,30 @@ def _token_from_scope(scope: dict[str, Any]) -> str | None:
     return tokens[0] if tokens else None
 
 
-class DeviceConsumer(AsyncJsonWebsocketConsumer):
-    device: Device | None = None
+class _TokenConsumer(AsyncJsonWebsocketConsumer):
+    """Authenticates at connect and leaves its groups at disconnect."""
 
-    async def connect(self) -> None:
+    device: Device | None = None
+    groups_joined: list[str]
+
+    async def _authenticate(self) -> Device | None:
+        """The live device the token names, or None after closing the socket."""
         raw = _token_from_scope(self.scope)
         if raw is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+            return None
         try:
             device = await database_sync_to_async(device_for_access_token)(raw)
         except DeviceAuthError:
             await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
+            return None
         self.device = device
-        keys = await database_sync_to_async(scope_keys_for)(device.user)
-        self.groups_joined = [
-            device_group(str(device.pk)),
-            user_group(device.user_id),
-            *(scope_group(key) for key in sorted(keys)),
-        ]
-        for group in self.groups_joined:
+        return device
+
+    async def _join(self, groups: list[str]) -> None:
+        self.groups_joined = groups
+        for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
-        await self.send_json({"type": "hello", "device": device.pk})
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
@@ -71,5 +75,64 @@ class DeviceConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "device.revoked", "reason": event.get("reason", "")})
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
+
+class DeviceConsumer(_TokenConsumer):
+    async def connect(self) -> None:
+        device = await self._authenticate()
+        if device is None:
+            return
+        keys = await database_sync_to_async(scope_keys_for)(device.user)
+        await self._join(
+            [
+                device_group(str(device.pk)),
+                user_group(device.user_id),
+                *(scope_group(key) for key in sorted(keys)),
+            ]
+        )
+        await self.accept()
+        await self.send_json({"type": "hello", "device": device.pk})
+
     async def sync_poke(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "sync.poke"})
+
+
+def _board_territories(user: Any) -> list[str] | None:
+    """The territories whose board the user sees (their ``dispatch:`` keys, every territory
+    of the active map for those who see every job), or None when they see no board."""
+    if has_capability(user, Capability.WORK_ORDER_VIEW_ALL):
+        return active_territory_codes()
+    if not has_capability(user, Capability.DISPATCH):
+        return None
+    prefix = f"{DISPATCH_PREFIX}:"
+    return sorted(k[len(prefix) :] for k in scope_keys_for(user) if k.startswith(prefix))
+
+
+class DispatchConsumer(_TokenConsumer):
+    """A dispatcher's board: job created, changed and assigned events, technicians'
+    locations and SLA warnings, for the territories they dispatch."""
+
+    async def connect(self) -> None:
+        device = await self._authenticate()
+        if device is None:
+            return
+        territories = await database_sync_to_async(_board_territories)(device.user)
+        if territories is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self._join(
+            [
+                device_group(str(device.pk)),
+                *(dispatch_group(code) for code in territories),
+            ]
+        )
+        await self.accept()
+        await self.send_json({"type": "hello", "territories": territories})
+
+    async def _forward(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    job_created = _forward
+    job_changed = _forward
+    job_assigned = _forward
+    technician_location = _forward
+    sla_warning = _forward

@@ -120,3 +120,12 @@ def site_territory_codes(site_ids: Iterable[str]) -> dict[str, str]:
             territory__isnull=False,
         ).values_list("record_id", "territory__code")
     )
+
+
+def active_territory_codes() -> list[str]:
+    """Every territory code of the active model."""
+    return sorted(
+        Territory.objects.filter(territory_model__state=ModelState.ACTIVE).values_list(
+            "code", flat=True
+        )
+    )

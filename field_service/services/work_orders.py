@@ -24,7 +24,7 @@ from field_service.models import (
     WorkOrderKind,
     WorkOrderTransition,
 )
-from server import context
+from server import context, realtime
 from server.access import Capability, has_capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
@@ -177,7 +177,27 @@ def _create(
         device_id=context.current().device_id or "",
     )
     changelog.record_create(instance=work_order, actor=actor)
+    board_event(work_order, "job.created")
     return work_order
+
+
+def board_event(work_order: WorkOrder, event: str, *, territory: str | None = None) -> None:
+    """Tell the job's territory's dispatch board (after commit)."""
+    code = work_order.territory if territory is None else territory
+    if not code:
+        return
+    realtime.publish_on_commit(
+        realtime.dispatch_group(code),
+        event,
+        {
+            "work_order": work_order.pk,
+            "state": work_order.state,
+            "priority": work_order.priority,
+            "kind": work_order.kind,
+            "site": work_order.site_id,
+            "territory": work_order.territory,
+        },
+    )
 
 
 def _refuse(work_order: WorkOrder, target: str, message: str) -> ApplicationError:
@@ -254,6 +274,7 @@ def work_order_transition(
         actor=actor,
         device_id=context.current().device_id or "",
     )
+    board_event(work_order, "job.changed")
     if to_state == State.CANNOT_COMPLETE:
         _follow_up(actor, work_order)
     return work_order
@@ -291,8 +312,11 @@ def work_orders_follow_sites(site_ids: Collection[str] | None, actor: User | Non
     for job in jobs_list:
         code = codes.get(job.site_id, "")
         if job.territory != code:
+            previous = job.territory
             edit = records.Edit(job)
             job.territory = code
             edit.save(actor=actor)
+            board_event(job, "job.changed", territory=previous)  # it leaves that board
+            board_event(job, "job.changed")
             moved += 1
     return moved

@@ -1,0 +1,99 @@
+"""The dispatch board socket, ``/ws/dispatch/``: who may open it, which territories it
+follows, and the events it receives after commit."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from rest_framework.test import APIClient
+
+from field_service.models import TechnicianProfile
+from server.asgi import application
+from tests.conftest import device_login
+from tests.field_service.conftest import World, at
+
+
+async def _board(user, device_id: str = "console") -> tuple[WebsocketCommunicator, dict]:
+    tokens = await database_sync_to_async(device_login)(APIClient(), user, device_id=device_id)
+    communicator = WebsocketCommunicator(application, f"/ws/dispatch/?token={tokens['access']}")
+    connected, code = await communicator.connect()
+    hello = await communicator.receive_json_from() if connected else {"closed": code}
+    return communicator, hello
+
+
+def _client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_board_follows_the_dispatchers_territories_and_hears_jobs_and_locations(
+    world: World,
+):
+    board, hello = await _board(world.dispatcher)
+    assert hello == {"type": "hello", "territories": ["W"]}
+
+    # a job is created, then assigned
+    job = await database_sync_to_async(world.job)()
+    assert (await board.receive_json_from(timeout=5))["type"] == "job.created"
+
+    def assign() -> int:
+        return (
+            _client(world.dispatcher)
+            .post(
+                f"/api/v1/work-orders/{job.pk}/assign/",
+                {"technicians": [world.tech.pk], "start": at(9).isoformat()},
+                format="json",
+            )
+            .status_code
+        )
+
+    assert await database_sync_to_async(assign)() == 200
+    events = [await board.receive_json_from(timeout=5) for _ in range(2)]
+    assert {e["type"] for e in events} == {"job.changed", "job.assigned"}
+    assigned = next(e for e in events if e["type"] == "job.assigned")
+    assert (assigned["work_order"], assigned["crew"]) == (job.pk, [world.tech.pk])
+
+    # the technician's handheld reports where it is
+    def locate() -> int:
+        TechnicianProfile.objects.create(user=world.tech, home_latitude=45.7, home_longitude=4.8)
+        return (
+            _client(world.tech)
+            .post(
+                "/api/v1/technicians/me/location/",
+                {"latitude": 45.751, "longitude": 4.812, "taken_at": at(8, 55).isoformat()},
+                format="json",
+            )
+            .status_code
+        )
+
+    assert await database_sync_to_async(locate)() == 204
+    location = await board.receive_json_from(timeout=5)
+    assert location["type"] == "technician.location"
+    assert (location["technician"], location["latitude"]) == (world.tech.pk, 45.751)
+    await board.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_technician_cannot_open_a_board(world: World):
+    _, hello = await _board(world.tech, device_id="handheld")
+
+    assert hello == {"closed": 4403}
+
+
+@pytest.mark.django_db
+def test_an_older_location_fix_changes_nothing(world: World):
+    TechnicianProfile.objects.create(user=world.tech, home_latitude=45.7, home_longitude=4.8)
+    client = _client(world.tech)
+    newer = {"latitude": 45.75, "longitude": 4.81, "taken_at": at(9).isoformat()}
+    older = {"latitude": 10.0, "longitude": 10.0, "taken_at": at(8).isoformat()}
+
+    assert client.post("/api/v1/technicians/me/location/", newer, format="json").status_code == 204
+    assert client.post("/api/v1/technicians/me/location/", older, format="json").status_code == 204
+
+    profile = TechnicianProfile.objects.get(user=world.tech)
+    assert (profile.last_latitude, profile.located_at) == (45.75, at(9))
+    bad = client.post("/api/v1/technicians/me/location/", {**newer, "latitude": 120}, format="json")
+    assert bad.status_code == 400
