@@ -27,7 +27,8 @@ class Visit:
     service_s: int
     windows: tuple[Window, ...] = ()
     skills: Mapping[str, int] = field(default_factory=dict)
-    # Higher is more important: what leaving it unplanned costs, relative to an hour's travel.
+    # Higher is more important: a day plan leaves the lowest priorities unplanned first (the
+    # solver prices an unplanned visit at its priority times more than any visit can add).
     priority: int = 1
     # Pinned by a dispatcher: it stays with this technician...
     pinned_to: str | None = None
@@ -46,7 +47,7 @@ class Shift:
     end: Point
     window: Window
     skills: Mapping[str, int] = field(default_factory=dict)
-    # Minutes the shift may run over, at a cost.
+    # Seconds the shift may run over, at a cost.
     overtime_s: int = 0
     # Visits already planned for the day, in order (for suggestions and re-plans).
     planned: tuple[str, ...] = ()
@@ -78,7 +79,7 @@ class RoutePlan:
     technician_id: str
     stops: tuple[Stop, ...]
     travel_s: int
-    distance_m: int
+    distance_m: int  # metres (instance units for benchmark instances)
     finish_s: int  # back at the end point
 
 
