@@ -10,6 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from crm.models import Asset, Site
@@ -18,6 +19,8 @@ from crm.serializers import ScopedRelatedField
 from field_service import selectors
 from field_service.models import (
     CrewMember,
+    DayPlanProposal,
+    PlanKind,
     Priority,
     Source,
     State,
@@ -25,7 +28,8 @@ from field_service.models import (
     WorkOrderKind,
     WorkOrderTransition,
 )
-from field_service.permissions import access_work_order
+from field_service.permissions import access_day_plan, access_work_order
+from field_service.services.day_plans import day_plan_accept, day_plan_start
 from field_service.services.dispatch import work_order_assign
 from field_service.services.technicians import technician_locate
 from field_service.services.work_orders import work_order_create, work_order_transition
@@ -227,3 +231,81 @@ class TechnicianLocationApi(APIView):
         data = validated(LocationInput, request.data)
         technician_locate(user=actor_of(request), **data)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DayPlanOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = DayPlanProposal
+        fields = [
+            "id",
+            "kind",
+            "territory",
+            "date",
+            "time_zone",
+            "time_limit_s",
+            "state",
+            "progress",
+            "result",
+            "error",
+            "accepted",
+            "created_by",
+            "created_at",
+            "finished_at",
+        ]
+
+
+class DayPlanInput(StrictInputSerializer):
+    territory = serializers.CharField(max_length=64)
+    date = serializers.DateField()
+    time_limit_s = serializers.FloatField(required=False, default=10.0)
+    kind = serializers.ChoiceField(choices=PlanKind.choices, required=False, default=PlanKind.PLAN)
+
+
+class AcceptInput(StrictInputSerializer):
+    work_orders = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_null=True, default=None
+    )
+    dispatch = serializers.BooleanField(required=False, default=False)
+    override_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DayPlanCreateApi(APIView):
+    """Optimise a territory's day (``kind=replan``: the rest of a day under way), as a task;
+    poll the plan at its ``Location``."""
+
+    @extend_schema(request=DayPlanInput, responses={202: DayPlanOutput})
+    def post(self, request: Request) -> Response:
+        data = validated(DayPlanInput, request.data)
+        proposal = day_plan_start(actor=actor_of(request), **data)
+        location = reverse("day-plan-detail", kwargs={"plan_id": proposal.pk}, request=request)
+        return Response(
+            DayPlanOutput(proposal).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": location},
+        )
+
+
+class DayPlanDetailApi(APIView):
+    @extend_schema(responses=DayPlanOutput)
+    def get(self, request: Request, plan_id: int) -> Response:
+        proposal = access_day_plan(actor=actor_of(request), proposal_id=plan_id)
+        return Response(DayPlanOutput(proposal).data)
+
+
+class DayPlanAcceptApi(APIView):
+    """Accept the plan, whole or for ``work_orders``: each job is assigned through the
+    manual assignment service; what no longer fits is listed under ``failed``."""
+
+    @extend_schema(request=AcceptInput, responses=dict)
+    def post(self, request: Request, plan_id: int) -> Response:
+        actor = actor_of(request)
+        data = validated(AcceptInput, request.data)
+        proposal = access_day_plan(actor=actor, proposal_id=plan_id)
+        outcome = day_plan_accept(
+            actor=actor,
+            proposal=proposal,
+            work_order_ids=data["work_orders"],
+            dispatch=data["dispatch"],
+            override_reason=data["override_reason"],
+        )
+        return Response(outcome)

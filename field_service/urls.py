@@ -3,6 +3,13 @@ from django.urls import path
 from field_service import api
 
 urlpatterns = [
+    path("day-plans/", api.DayPlanCreateApi.as_view(), name="day-plan-create"),
+    path("day-plans/<int:plan_id>/", api.DayPlanDetailApi.as_view(), name="day-plan-detail"),
+    path(
+        "day-plans/<int:plan_id>/accept/",
+        api.DayPlanAcceptApi.as_view(),
+        name="day-plan-accept",
+    ),
     path(
         "technicians/me/location/",
         api.TechnicianLocationApi.as_view(),

@@ -13,7 +13,10 @@ from field_service.models.technicians import (
 )
 from field_service.models.work_orders import (
     CrewMember,
+    DayPlanProposal,
     DispatchRecord,
+    PlanKind,
+    PlanState,
     Priority,
     Source,
     State,
@@ -25,7 +28,10 @@ from field_service.models.work_orders import (
 __all__ = [
     "Certification",
     "CrewMember",
+    "DayPlanProposal",
     "DispatchRecord",
+    "PlanKind",
+    "PlanState",
     "Priority",
     "ShiftException",
     "ShiftExceptionKind",

@@ -175,3 +175,47 @@ class DispatchRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.work_order_id} -> {self.technicians}"
+
+
+class PlanKind(models.TextChoices):
+    PLAN = "plan", "Day plan"
+    REPLAN = "replan", "Re-plan of the rest of the day"
+
+
+class PlanState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    PROPOSED = "proposed", "Proposed"
+    FAILED = "failed", "Failed"
+    ACCEPTED = "accepted", "Accepted"
+
+
+class DayPlanProposal(models.Model):
+    """An optimised day for a territory's technicians, as the solver proposed it. The
+    dispatcher accepts it whole or in part; acceptance assigns through the same service as a
+    manual assignment."""
+
+    kind = models.CharField(max_length=8, choices=PlanKind.choices, default=PlanKind.PLAN)
+    territory = models.CharField(max_length=64)
+    date = models.DateField()
+    time_zone = models.CharField(max_length=64, default="UTC")
+    time_limit_s = models.FloatField(default=10.0)
+    state = models.CharField(max_length=16, choices=PlanState.choices, default=PlanState.QUEUED)
+    # The solver's progress while it runs: best cost so far, seconds, iterations.
+    progress = models.JSONField(default=dict, blank=True)
+    # routes: [{technician, stops: [{work_order, arrival, start, end}]}], unplanned, totals,
+    # and for a re-plan the changed arrival times.
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    accepted = models.JSONField(default=list, blank=True)  # work order ids assigned from it
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.territory} {self.date} ({self.state})"

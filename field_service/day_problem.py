@@ -1,0 +1,215 @@
+"""Reading a territory's day from the database as a ``DayProblem`` for the planner.
+
+* **Visits**: the territory's open jobs not yet under way (new, scheduled, dispatched) that
+  are unscheduled or scheduled on the day; pinned ones keep their technician and start. For a
+  re-plan, a job under way (en route, on site) is not planned again: its lead's day resumes
+  at its site when it is expected to end (and not before now).
+* **Shifts**: the technicians who work in the territory (a technician membership there or
+  above), with their working time that day (the span of their shift periods), home base,
+  skills, and each certification valid on the day as a skill ``cert:<code>`` at level 1, so
+  a job needing a certification only goes to someone who holds it then.
+* Times are seconds from midnight at the start of the day in the territory's time zone (the
+  time zone of its sites).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Q
+
+from field_service import states
+from field_service.models import (
+    CrewMember,
+    State,
+    TechnicianCertification,
+    TechnicianProfile,
+    TechnicianSkill,
+    WorkOrder,
+)
+from field_service.planning.problem import DayProblem, Shift, Visit, Window
+from field_service.planning.travel import Haversine
+from field_service.services.work_orders import parse_windows
+from field_service.shifts import working_intervals
+from territories.models import MemberRole, Membership, ModelState, Territory
+
+PRIORITY_WEIGHT = {"low": 1, "normal": 2, "high": 4, "urgent": 8}
+UNDER_WAY = frozenset({State.EN_ROUTE, State.ON_SITE})
+
+
+@dataclass(frozen=True)
+class TerritoryDay:
+    problem: DayProblem
+    origin: dt.datetime  # what second 0 is
+    time_zone: str
+    # Jobs left out, with why (no geocode, no technician could do it, ...).
+    skipped: dict[str, str]
+
+    def at(self, seconds: int) -> dt.datetime:
+        return self.origin + dt.timedelta(seconds=seconds)
+
+
+def travel_for(territory: str) -> Haversine:
+    """The default travel provider, at the territory's speed
+    (``FIELDLINE_TERRITORY_SPEEDS_KMH``, default ``FIELDLINE_DEFAULT_SPEED_KMH`` or 40)."""
+    speeds: dict[str, float] = getattr(settings, "FIELDLINE_TERRITORY_SPEEDS_KMH", {})
+    default = float(getattr(settings, "FIELDLINE_DEFAULT_SPEED_KMH", 40.0))
+    return Haversine(speed_kmh=float(speeds.get(territory, default)))
+
+
+def _time_zone(jobs: list[WorkOrder]) -> str:
+    zones = Counter(job.site.time_zone for job in jobs)
+    return zones.most_common(1)[0][0] if zones else str(settings.TIME_ZONE)
+
+
+def _seconds(moment: dt.datetime, origin: dt.datetime) -> int:
+    return int((moment - origin).total_seconds())
+
+
+def _windows(job: WorkOrder, origin: dt.datetime) -> tuple[Window, ...]:
+    end_of_day = 24 * 3600
+    windows = []
+    for start, end in parse_windows(job.time_windows):
+        begin, finish = max(0, _seconds(start, origin)), min(end_of_day, _seconds(end, origin))
+        if begin < finish:
+            windows.append((begin, finish))
+    return tuple(windows)
+
+
+def _technicians(territory: str, day: dt.date) -> list[int]:
+    """Technicians who work in ``territory`` on ``day``: a technician membership there or
+    above it."""
+    codes = {territory}
+    node = Territory.objects.filter(
+        territory_model__state=ModelState.ACTIVE, code=territory
+    ).first()
+    while node is not None and node.parent_id is not None:
+        node = Territory.objects.get(pk=node.parent_id)
+        codes.add(node.code)
+    return sorted(
+        set(
+            Membership.objects.filter(
+                Q(valid_to__isnull=True) | Q(valid_to__gte=day),
+                role=MemberRole.TECHNICIAN,
+                valid_from__lte=day,
+                territory__territory_model__state=ModelState.ACTIVE,
+                territory__code__in=codes,
+            ).values_list("user_id", flat=True)
+        )
+    )
+
+
+def _shifts(
+    technician_ids: list[int],
+    day: dt.date,
+    time_zone: str,
+    origin: dt.datetime,
+    after_s: int,
+    busy: dict[int, tuple[tuple[float, float], int]],
+) -> list[Shift]:
+    profiles = {p.user_id: p for p in TechnicianProfile.objects.filter(user_id__in=technician_ids)}
+    skills: dict[int, dict[str, int]] = {}
+    for user_id, code, level in TechnicianSkill.objects.filter(
+        user_id__in=technician_ids
+    ).values_list("user_id", "skill__code", "level"):
+        skills.setdefault(user_id, {})[code] = level
+    for user_id, code in TechnicianCertification.objects.filter(
+        Q(valid_to__isnull=True) | Q(valid_to__gte=day),
+        user_id__in=technician_ids,
+        valid_from__lte=day,
+    ).values_list("user_id", "certification__code"):
+        skills.setdefault(user_id, {})[f"cert:{code}"] = 1
+    shifts = []
+    for user_id in technician_ids:
+        profile = profiles.get(user_id)
+        periods = working_intervals(user_id, day, time_zone)
+        if profile is None or not periods:
+            continue
+        start = max(_seconds(periods[0][0], origin), after_s)
+        end = _seconds(periods[-1][1], origin)
+        home = (profile.home_longitude, profile.home_latitude)
+        departure = home
+        if user_id in busy:  # on a job: the day resumes where and when it ends
+            departure, free_at = busy[user_id]
+            start = max(start, free_at)
+        if start >= end:
+            continue
+        shifts.append(
+            Shift(
+                technician_id=str(user_id),
+                start=departure,
+                end=home,
+                window=(start, end),
+                skills=skills.get(user_id, {}),
+                overtime_s=profile.max_overtime_minutes * 60,
+            )
+        )
+    return shifts
+
+
+def territory_day(
+    territory: str, day: dt.date, *, now: dt.datetime | None = None, replan: bool = False
+) -> TerritoryDay:
+    """The territory's ``day`` as a problem. A re-plan starts from ``now``: jobs under way
+    stay with their lead where they are."""
+    candidates = list(
+        WorkOrder.objects.filter(territory=territory, state__in=states.OPEN)
+        .exclude(state=State.ON_HOLD)
+        .select_related("site")
+        .order_by("pk")
+    )
+    time_zone = _time_zone(candidates)
+    origin = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(time_zone))
+    after_s = max(0, _seconds(now, origin)) if replan and now is not None else 0
+    leads = dict(
+        CrewMember.objects.filter(work_order__in=candidates, is_lead=True).values_list(
+            "work_order_id", "technician_id"
+        )
+    )
+    visits, skipped = [], {}
+    busy: dict[int, tuple[tuple[float, float], int]] = {}
+    for job in candidates:
+        scheduled_day = (
+            job.scheduled_start.astimezone(ZoneInfo(time_zone)).date()
+            if job.scheduled_start
+            else None
+        )
+        if scheduled_day not in (None, day):
+            continue
+        if job.site.latitude is None or job.site.longitude is None:
+            skipped[job.pk] = "no_geocode"
+            continue
+        point = (job.site.longitude, job.site.latitude)
+        if job.state in UNDER_WAY:
+            if replan and job.pk in leads:
+                expected_end = (
+                    _seconds(job.scheduled_end, origin)
+                    if job.scheduled_end
+                    else after_s + job.estimated_minutes * 60
+                )
+                busy[leads[job.pk]] = (point, max(after_s, expected_end))
+            continue
+        pinned = job.pinned and job.pk in leads
+        pinned_start = None
+        if pinned and job.scheduled_start is not None:
+            pinned_start = max(_seconds(job.scheduled_start, origin), after_s)
+        needs = dict(job.required_skills)
+        needs.update({f"cert:{code}": 1 for code in job.required_certifications})
+        visits.append(
+            Visit(
+                id=job.pk,
+                point=point,
+                service_s=job.estimated_minutes * 60,
+                windows=() if pinned else _windows(job, origin),
+                skills=needs,
+                priority=PRIORITY_WEIGHT.get(job.priority, 2),
+                pinned_to=str(leads[job.pk]) if pinned else None,
+                pinned_start_s=pinned_start,
+            )
+        )
+    shifts = _shifts(_technicians(territory, day), day, time_zone, origin, after_s, busy)
+    return TerritoryDay(DayProblem(tuple(visits), tuple(shifts)), origin, time_zone, skipped)
