@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.module_loading import import_string
 
 from field_service import states
 from field_service.models import (
@@ -32,7 +33,7 @@ from field_service.models import (
     WorkOrder,
 )
 from field_service.planning.problem import DayProblem, Shift, Visit, Window
-from field_service.planning.travel import Haversine
+from field_service.planning.travel import Haversine, TravelProvider
 from field_service.services.work_orders import parse_windows
 from field_service.shifts import working_intervals
 from territories.models import MemberRole, Membership, ModelState, Territory
@@ -53,9 +54,15 @@ class TerritoryDay:
         return self.origin + dt.timedelta(seconds=seconds)
 
 
-def travel_for(territory: str) -> Haversine:
-    """The default travel provider, at the territory's speed
-    (``FIELDLINE_TERRITORY_SPEEDS_KMH``, default ``FIELDLINE_DEFAULT_SPEED_KMH`` or 40)."""
+def travel_for(territory: str) -> TravelProvider:
+    """The travel provider for ``territory``: ``FIELDLINE_TRAVEL_PROVIDER`` (a dotted path to
+    a callable taking the territory code, for a routing engine), else haversine at the
+    territory's speed (``FIELDLINE_TERRITORY_SPEEDS_KMH``, default
+    ``FIELDLINE_DEFAULT_SPEED_KMH`` or 40 km/h)."""
+    factory = getattr(settings, "FIELDLINE_TRAVEL_PROVIDER", None)
+    if factory:
+        provider: TravelProvider = import_string(factory)(territory)
+        return provider
     speeds: dict[str, float] = getattr(settings, "FIELDLINE_TERRITORY_SPEEDS_KMH", {})
     default = float(getattr(settings, "FIELDLINE_DEFAULT_SPEED_KMH", 40.0))
     return Haversine(speed_kmh=float(speeds.get(territory, default)))
