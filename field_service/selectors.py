@@ -8,6 +8,7 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
+from field_service import states
 from field_service.models import CrewMember, State, WorkOrder
 from field_service.permissions import visible_work_orders
 from server.filters import FilterSet, IdFilter, apply_filters
@@ -35,3 +36,21 @@ class WorkOrderFilter(FilterSet):
 
 def work_order_list(*, actor: User, filters: Mapping[str, Any]) -> QuerySet[WorkOrder]:
     return apply_filters(WorkOrderFilter, filters, visible_work_orders(actor))
+
+
+def open_work_orders_by_territory(
+    site_codes: Mapping[str, str],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Open jobs per territory now, and where their sites would put them (``site_codes``: site
+    id -> territory code in a planning map): a realignment preview's workload measure."""
+    now: dict[str, int] = {}
+    then: dict[str, int] = {}
+    for territory, site_id in WorkOrder.objects.filter(state__in=states.OPEN).values_list(
+        "territory", "site_id"
+    ):
+        if territory:
+            now[territory] = now.get(territory, 0) + 1
+        code = site_codes.get(site_id)
+        if code:
+            then[code] = then.get(code, 0) + 1
+    return now, then

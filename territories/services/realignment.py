@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
@@ -134,9 +135,39 @@ def realignment_preview(
     # holds none of its own, and would only flatten the spread).
     after_codes = _leaf_codes(model)
     before_codes = _leaf_codes(active) if active else set()
-    count_before = _count(before)
-    count_after = _count(after)
-    all_codes = sorted(set(count_before) | set(count_after) | after_codes)
+    site_codes = {
+        site_id: codes[territory]
+        for site_id, (territory, _reason, _cause) in outcome.sites.items()
+        if territory is not None
+    }
+    measures: dict[str, tuple[Mapping[str, float], Mapping[str, float]]] = {
+        "accounts": (
+            {k: float(v) for k, v in _count(before).items()},
+            {k: float(v) for k, v in _count(after).items()},
+        ),
+        "open_work_orders": ({}, {}),
+        "pipeline_value": ({}, {}),  # with the sales issue
+    }
+    measures.update(hooks.preview_measures(site_codes))
+    all_codes = sorted(
+        {code for now, then in measures.values() for code in (*now, *then)} | after_codes
+    )
+
+    def delta(name: str, code: str) -> dict[str, float]:
+        now, then = measures[name]
+        return {
+            "before": now.get(code, 0),
+            "after": then.get(code, 0),
+            "delta": then.get(code, 0) - now.get(code, 0),
+        }
+
+    def spread(name: str) -> dict[str, float | None]:
+        now, then = measures[name]
+        return {
+            "before": _cv([float(now.get(c, 0)) for c in sorted(before_codes)]),
+            "after": _cv([float(then.get(c, 0)) for c in sorted(after_codes)]),
+        }
+
     return {
         "model": model.pk,
         "accounts_moved": len(moved),
@@ -145,29 +176,10 @@ def realignment_preview(
         "moved": moved[:SAMPLE],
         "added": added[:SAMPLE],
         "unassigned": unassigned[:SAMPLE],
-        # Work orders and pipeline arrive with the field-service and sales issues: until then
-        # every territory has none.
         "territories": [
-            {
-                "code": code,
-                "accounts": {
-                    "before": count_before.get(code, 0),
-                    "after": count_after.get(code, 0),
-                    "delta": count_after.get(code, 0) - count_before.get(code, 0),
-                },
-                "open_work_orders": {"before": 0, "after": 0, "delta": 0},
-                "pipeline_value": {"before": 0.0, "after": 0.0, "delta": 0.0},
-            }
-            for code in all_codes
+            {"code": code, **{name: delta(name, code) for name in measures}} for code in all_codes
         ],
-        "coefficient_of_variation": {
-            "accounts": {
-                "before": _cv([float(count_before.get(c, 0)) for c in sorted(before_codes)]),
-                "after": _cv([float(count_after.get(c, 0)) for c in sorted(after_codes)]),
-            },
-            "open_work_orders": {"before": None, "after": None},
-            "pipeline_value": {"before": None, "after": None},
-        },
+        "coefficient_of_variation": {name: spread(name) for name in measures},
     }
 
 

@@ -198,3 +198,29 @@ def test_an_open_job_follows_its_site_into_another_territory(world: World):
 
     open_job.refresh_from_db()
     assert open_job.territory == "W"
+
+
+def test_a_realignment_preview_counts_the_open_jobs_each_territory_gains_or_loses(world: World):
+    from territories import services as territory_services
+    from territories.models import TerritoryModel
+    from tests.territories.test_services import collection, feature, square
+
+    world.job()
+    cancelled = world.job()
+    WorkOrder.objects.filter(pk=cancelled.pk).update(state="cancelled")
+    active = TerritoryModel.objects.get(state="active")
+    plan = territory_services.territory_model_clone(actor=world.manager, source=active, name="2027")
+    territory_services.territories_import(
+        actor=world.manager,
+        model_id=plan.pk,
+        collection=collection(
+            feature("W", square(4.70, 45.74)), feature("E", square(4.80, 45.74, 0.10))
+        ),
+    )
+
+    preview = territory_services.realignment_preview(actor=world.manager, model_id=plan.pk)
+
+    jobs = {t["code"]: t["open_work_orders"] for t in preview["territories"]}
+    assert jobs["W"] == {"before": 1, "after": 0, "delta": -1}
+    assert jobs["E"] == {"before": 0, "after": 1, "delta": 1}
+    assert preview["coefficient_of_variation"]["open_work_orders"]["after"] == 1.0
