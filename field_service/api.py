@@ -33,6 +33,8 @@ from field_service.services.day_plans import day_plan_accept, day_plan_start
 from field_service.services.dispatch import work_order_assign
 from field_service.services.technicians import technician_locate
 from field_service.services.work_orders import work_order_create, work_order_transition
+from field_service.suggestions import work_order_suggestions
+from server.access import Capability, require_capability
 from server.api import StrictInputSerializer, actor_of, paginated_response, validated
 from server.errors import ApplicationError
 from server.models import User
@@ -309,3 +311,29 @@ class DayPlanAcceptApi(APIView):
             override_reason=data["override_reason"],
         )
         return Response(outcome)
+
+
+class SuggestionQuery(StrictInputSerializer):
+    date = serializers.DateField(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=100, required=False, default=10)
+
+
+class WorkOrderSuggestionsApi(APIView):
+    """The technicians best placed to take the job on its day (``?date=`` to ask for another
+    day), cheapest insertion into their day first, with arrival times and reasons."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date", str, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses=dict,
+    )
+    def get(self, request: Request, work_order_id: str) -> Response:
+        actor = actor_of(request)
+        require_capability(actor, Capability.DISPATCH)
+        work_order = access_work_order(actor=actor, work_order_id=work_order_id)
+        query = validated(SuggestionQuery, request.query_params)
+        return Response(
+            work_order_suggestions(work_order, day=query.get("date"), limit=query["limit"])
+        )

@@ -35,7 +35,8 @@ from field_service.models import (
 from field_service.planning.problem import DayProblem, Shift, Visit, Window
 from field_service.planning.travel import Haversine, TravelProvider
 from field_service.services.work_orders import parse_windows
-from field_service.shifts import working_intervals
+from field_service.shifts import working_intervals_of
+from server.errors import ApplicationError
 from territories.models import MemberRole, Membership, ModelState, Territory
 
 PRIORITY_WEIGHT = {"low": 1, "normal": 2, "high": 4, "urgent": 8}
@@ -87,7 +88,7 @@ def _windows(job: WorkOrder, origin: dt.datetime) -> tuple[Window, ...]:
     return tuple(windows)
 
 
-def _technicians(territory: str, day: dt.date) -> list[int]:
+def technicians_of(territory: str, day: dt.date) -> list[int]:
     """Technicians who work in ``territory`` on ``day``: a technician membership there or
     above it."""
     codes = {territory}
@@ -110,7 +111,7 @@ def _technicians(territory: str, day: dt.date) -> list[int]:
     )
 
 
-def _shifts(
+def shifts_of(
     technician_ids: list[int],
     day: dt.date,
     time_zone: str,
@@ -130,10 +131,11 @@ def _shifts(
         valid_from__lte=day,
     ).values_list("user_id", "certification__code"):
         skills.setdefault(user_id, {})[f"cert:{code}"] = 1
+    working = working_intervals_of(technician_ids, day, time_zone)
     shifts = []
     for user_id in technician_ids:
         profile = profiles.get(user_id)
-        periods = working_intervals(user_id, day, time_zone)
+        periods = working.get(user_id)
         if profile is None or not periods:
             continue
         start = max(_seconds(periods[0][0], origin), after_s)
@@ -156,6 +158,32 @@ def _shifts(
             )
         )
     return shifts
+
+
+def visit_for(
+    job: WorkOrder, origin: dt.datetime, *, pinned_to: int | None = None, after_s: int = 0
+) -> Visit:
+    """A job as the planner sees it. Certifications it needs are skills ``cert:<code>`` at
+    level 1."""
+    if job.site.longitude is None or job.site.latitude is None:
+        raise ApplicationError(
+            "no_geocode", "The job's site has no coordinates: it cannot be planned.", status=409
+        )
+    pinned_start = None
+    if pinned_to is not None and job.scheduled_start is not None:
+        pinned_start = max(_seconds(job.scheduled_start, origin), after_s)
+    needs = dict(job.required_skills)
+    needs.update({f"cert:{code}": 1 for code in job.required_certifications})
+    return Visit(
+        id=job.pk,
+        point=(job.site.longitude, job.site.latitude),
+        service_s=job.estimated_minutes * 60,
+        windows=() if pinned_to is not None else _windows(job, origin),
+        skills=needs,
+        priority=PRIORITY_WEIGHT.get(job.priority, 2),
+        pinned_to=str(pinned_to) if pinned_to is not None else None,
+        pinned_start_s=pinned_start,
+    )
 
 
 def territory_day(
@@ -201,22 +229,8 @@ def territory_day(
                 busy[leads[job.pk]] = (point, max(after_s, expected_end))
             continue
         pinned = job.pinned and job.pk in leads
-        pinned_start = None
-        if pinned and job.scheduled_start is not None:
-            pinned_start = max(_seconds(job.scheduled_start, origin), after_s)
-        needs = dict(job.required_skills)
-        needs.update({f"cert:{code}": 1 for code in job.required_certifications})
         visits.append(
-            Visit(
-                id=job.pk,
-                point=point,
-                service_s=job.estimated_minutes * 60,
-                windows=() if pinned else _windows(job, origin),
-                skills=needs,
-                priority=PRIORITY_WEIGHT.get(job.priority, 2),
-                pinned_to=str(leads[job.pk]) if pinned else None,
-                pinned_start_s=pinned_start,
-            )
+            visit_for(job, origin, pinned_to=leads.get(job.pk) if pinned else None, after_s=after_s)
         )
-    shifts = _shifts(_technicians(territory, day), day, time_zone, origin, after_s, busy)
+    shifts = shifts_of(technicians_of(territory, day), day, time_zone, origin, after_s, busy)
     return TerritoryDay(DayProblem(tuple(visits), tuple(shifts)), origin, time_zone, skipped)

@@ -42,23 +42,43 @@ def _merge(intervals: Iterable[Interval]) -> list[Interval]:
 def working_intervals(user_id: int, day: dt.date, time_zone: str) -> list[Interval]:
     """The technician's working periods on ``day`` (local to ``time_zone``), merged and in
     order."""
+    return working_intervals_of([user_id], day, time_zone).get(user_id, [])
+
+
+def working_intervals_of(
+    user_ids: Iterable[int], day: dt.date, time_zone: str
+) -> dict[int, list[Interval]]:
+    """``working_intervals`` of many technicians in two queries (technicians who do not
+    work that day are left out)."""
     zone = ZoneInfo(time_zone)
-    intervals = [
-        (_at(day, start, zone), _at(day, end, zone))
-        for start, end in ShiftPattern.objects.filter(
-            user_id=user_id, weekday=day.weekday()
-        ).values_list("start", "end")
-    ]
-    for kind, start, end in ShiftException.objects.filter(user_id=user_id, date=day).values_list(
-        "kind", "start", "end"
+    ids = list(user_ids)
+    intervals: dict[int, list[Interval]] = {}
+    for user_id, start, end in ShiftPattern.objects.filter(
+        user_id__in=ids, weekday=day.weekday()
+    ).values_list("user_id", "start", "end"):
+        intervals.setdefault(user_id, []).append((_at(day, start, zone), _at(day, end, zone)))
+    absent: set[int] = set()
+    # Extra shifts first, so that an absence cuts into them too.
+    for user_id, kind, begin, finish in (
+        ShiftException.objects.filter(user_id__in=ids, date=day)
+        .order_by("-kind")
+        .values_list("user_id", "kind", "start", "end")
     ):
         if kind == ShiftExceptionKind.ABSENCE:
-            if start is None or end is None:
-                return []
-            intervals = _subtract(intervals, (_at(day, start, zone), _at(day, end, zone)))
-        elif start is not None and end is not None:
-            intervals.append((_at(day, start, zone), _at(day, end, zone)))
-    return _merge(intervals)
+            if begin is None or finish is None:
+                absent.add(user_id)
+            else:
+                cut = (_at(day, begin, zone), _at(day, finish, zone))
+                intervals[user_id] = _subtract(intervals.get(user_id, []), cut)
+        elif begin is not None and finish is not None:
+            intervals.setdefault(user_id, []).append(
+                (_at(day, begin, zone), _at(day, finish, zone))
+            )
+    return {
+        user_id: merged
+        for user_id, periods in intervals.items()
+        if user_id not in absent and (merged := _merge(periods))
+    }
 
 
 def covers(intervals: list[Interval], start: dt.datetime, end: dt.datetime) -> bool:

@@ -32,6 +32,11 @@ urlpatterns = [
         name="work-order-transitions",
     ),
     path(
+        "work-orders/<str:work_order_id>/suggestions/",
+        api.WorkOrderSuggestionsApi.as_view(),
+        name="work-order-suggestions",
+    ),
+    path(
         "work-orders/<str:work_order_id>/assign/",
         api.WorkOrderAssignApi.as_view(),
         name="work-order-assign",

@@ -50,6 +50,7 @@ class World:
     account: Account
     site: Site
     console: Any = None  # the dispatcher's API client, when a test asks for it
+    plan: Any = None  # asks for a day plan through the API (test_day_plans)
 
     def job(self, **data: Any) -> Any:
         data.setdefault("kind", "repair")

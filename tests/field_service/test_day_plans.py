@@ -142,6 +142,7 @@ def test_a_replan_keeps_the_job_under_way_and_reports_changed_arrivals(day: Worl
     )
     WorkOrder.objects.filter(pk=under_way.pk).update(state="en_route")
     ends = WorkOrder.objects.get(pk=under_way.pk).scheduled_end
+    assert ends is not None
     # an urgent job arrives at 10:00
     urgent = day.job(priority="urgent")
     monkeypatch.setattr("django.utils.timezone.now", lambda: at(10))

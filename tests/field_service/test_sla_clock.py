@@ -694,10 +694,12 @@ def test_adding_then_measuring_round_trips_with_pauses(
     seconds: int,
     pause_specs: list[tuple[int, int | None]],
 ) -> None:
+    # Offsets in real time: adding to a local wall-clock time near a DST gap is not.
+    base = start.astimezone(UTC)
     pauses = [
         (
-            start + timedelta(seconds=offset),
-            None if length is None else start + timedelta(seconds=offset + length),
+            base + timedelta(seconds=offset),
+            None if length is None else base + timedelta(seconds=offset + length),
         )
         for offset, length in pause_specs
     ]
