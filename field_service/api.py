@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -31,6 +32,7 @@ from field_service.models import (
 from field_service.permissions import access_day_plan, access_work_order
 from field_service.services.day_plans import day_plan_accept, day_plan_start
 from field_service.services.dispatch import work_order_assign
+from field_service.services.sla import clocks
 from field_service.services.technicians import technician_locate
 from field_service.services.work_orders import work_order_create, work_order_transition
 from field_service.suggestions import work_order_suggestions
@@ -336,4 +338,21 @@ class WorkOrderSuggestionsApi(APIView):
         query = validated(SuggestionQuery, request.query_params)
         return Response(
             work_order_suggestions(work_order, day=query.get("date"), limit=query["limit"])
+        )
+
+
+class WorkOrderSlaApi(APIView):
+    """The job's response and resolution clocks now: target, state (ok, warning, breached,
+    paused, met, missed, stopped), elapsed and remaining business seconds, deadline."""
+
+    @extend_schema(responses=dict)
+    def get(self, request: Request, work_order_id: str) -> Response:
+        work_order = access_work_order(actor=actor_of(request), work_order_id=work_order_id)
+        policy = work_order.sla.name if work_order.sla else None
+        return Response(
+            {
+                "work_order": work_order.pk,
+                "policy": policy,
+                "clocks": [c.as_json() for c in clocks(work_order, timezone.now())],
+            }
         )

@@ -37,6 +37,11 @@ urlpatterns = [
         name="work-order-suggestions",
     ),
     path(
+        "work-orders/<str:work_order_id>/sla/",
+        api.WorkOrderSlaApi.as_view(),
+        name="work-order-sla",
+    ),
+    path(
         "work-orders/<str:work_order_id>/assign/",
         api.WorkOrderAssignApi.as_view(),
         name="work-order-assign",

@@ -109,7 +109,7 @@ def _board_territories(user: Any) -> list[str] | None:
 
 class DispatchConsumer(_TokenConsumer):
     """A dispatcher's board: job created, changed and assigned events, technicians'
-    locations and SLA warnings, for the territories they dispatch."""
+    locations and SLA warnings and breaches, for the territories they dispatch."""
 
     async def connect(self) -> None:
         device = await self._authenticate()
@@ -136,3 +136,4 @@ class DispatchConsumer(_TokenConsumer):
     job_assigned = _forward
     technician_location = _forward
     sla_warning = _forward
+    sla_breach = _forward

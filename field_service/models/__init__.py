@@ -1,6 +1,14 @@
 """Field service: technicians (skills, certifications, shifts, location) and work orders
 (crew, state history)."""
 
+from field_service.models.sla import (
+    ServiceCalendar,
+    SlaEvent,
+    SlaEventKind,
+    SlaMeasure,
+    SlaPolicy,
+    SlaTarget,
+)
 from field_service.models.technicians import (
     Certification,
     ShiftException,
@@ -33,10 +41,16 @@ __all__ = [
     "PlanKind",
     "PlanState",
     "Priority",
+    "ServiceCalendar",
     "ShiftException",
     "ShiftExceptionKind",
     "ShiftPattern",
     "Skill",
+    "SlaEvent",
+    "SlaEventKind",
+    "SlaMeasure",
+    "SlaPolicy",
+    "SlaTarget",
     "Source",
     "State",
     "TechnicianCertification",

@@ -88,6 +88,13 @@ class WorkOrder(SyncedModel):
     follow_up_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_ups"
     )
+    sla = models.ForeignKey(
+        "field_service.SlaPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="work_orders",
+    )
 
     class Meta:
         indexes = [

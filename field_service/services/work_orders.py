@@ -18,6 +18,7 @@ from field_service.models import (
     CrewMember,
     Priority,
     Skill,
+    SlaPolicy,
     Source,
     State,
     WorkOrder,
@@ -167,6 +168,9 @@ def _create(
     work_order.account, work_order.site, work_order.asset = account, site, asset
     work_order.follow_up_of = follow_up_of
     work_order.territory = site_territory_code(site.pk)
+    work_order.sla = (
+        follow_up_of.sla if follow_up_of else SlaPolicy.objects.filter(is_default=True).first()
+    )
     work_order.full_clean()
     work_order.save(force_insert=True)
     WorkOrderTransition.objects.create(
