@@ -21,6 +21,7 @@ from field_service import selectors
 from field_service.models import (
     CrewMember,
     DayPlanProposal,
+    MaintenancePlan,
     PlanKind,
     Priority,
     Source,
@@ -32,6 +33,7 @@ from field_service.models import (
 from field_service.permissions import access_day_plan, access_work_order
 from field_service.services.day_plans import day_plan_accept, day_plan_start
 from field_service.services.dispatch import work_order_assign
+from field_service.services.maintenance import maintenance_generate, maintenance_plan_create
 from field_service.services.sla import clocks
 from field_service.services.technicians import technician_locate
 from field_service.services.work_orders import work_order_create, work_order_transition
@@ -157,6 +159,7 @@ class WorkOrderListCreateApi(APIView):
     @extend_schema(request=WorkOrderInput, responses={201: WorkOrderOutput})
     def post(self, request: Request) -> Response:
         actor = actor_of(request)
+        require_capability(actor, Capability.WORK_ORDER_MANAGE)  # before naming foreign ids
         data = validated(WorkOrderInput, request.data, context={"actor": actor})
         site: Site = data.pop("site")
         account = access_account(actor=actor, account_id=site.account_id, for_update=True)
@@ -356,3 +359,84 @@ class WorkOrderSlaApi(APIView):
                 "clocks": [c.as_json() for c in clocks(work_order, timezone.now())],
             }
         )
+
+
+class MaintenancePlanOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = MaintenancePlan
+        fields = [
+            "id",
+            "account",
+            "site",
+            "asset",
+            "name",
+            "rrule",
+            "starts_at",
+            "horizon_days",
+            "kind",
+            "priority",
+            "description",
+            "required_skills",
+            "required_certifications",
+            "estimated_minutes",
+            "active",
+            "created_at",
+        ]
+
+
+class MaintenancePlanInput(StrictInputSerializer):
+    site = ScopedRelatedField(Site)
+    asset = ScopedRelatedField(Asset, allow_null=True, required=False)
+    name = serializers.CharField(max_length=200)
+    rrule = serializers.CharField(max_length=500)
+    starts_at = serializers.DateTimeField()
+    horizon_days = serializers.IntegerField(required=False, default=30)
+    kind = serializers.ChoiceField(choices=WorkOrderKind.choices, required=False)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    required_skills = serializers.DictField(child=serializers.IntegerField(), required=False)
+    required_certifications = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False
+    )
+    estimated_minutes = serializers.IntegerField(min_value=1, required=False)
+
+
+class MaintenancePlanListCreateApi(APIView):
+    @extend_schema(responses=MaintenancePlanOutput(many=True))
+    def get(self, request: Request) -> Response:
+        require_capability(actor_of(request), Capability.WORK_ORDER_MANAGE)
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=MaintenancePlan.objects.all(),
+            serializer_class=MaintenancePlanOutput,
+            ordering=("-created_at", "-id"),
+        )
+
+    @transaction.atomic
+    @extend_schema(request=MaintenancePlanInput, responses={201: MaintenancePlanOutput})
+    def post(self, request: Request) -> Response:
+        actor = actor_of(request)
+        require_capability(actor, Capability.WORK_ORDER_MANAGE)  # before naming foreign ids
+        data = validated(MaintenancePlanInput, request.data, context={"actor": actor})
+        site: Site = data.pop("site")
+        account = access_account(actor=actor, account_id=site.account_id, for_update=True)
+        plan = maintenance_plan_create(actor=actor, account=account, site=site, **data)
+        return Response(MaintenancePlanOutput(plan).data, status=status.HTTP_201_CREATED)
+
+
+class MaintenancePlanGenerateApi(APIView):
+    """Create the plan's jobs up to its horizon now (idempotent)."""
+
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, plan_id: int) -> Response:
+        require_capability(actor_of(request), Capability.WORK_ORDER_MANAGE)
+        plan = (
+            MaintenancePlan.objects.select_related("site", "account", "asset")
+            .filter(pk=plan_id)
+            .first()
+        )
+        if plan is None:
+            raise ApplicationError("not_found", f"No maintenance plan {plan_id}.", status=404)
+        created = maintenance_generate(plans=[plan])
+        return Response({"created": [job.pk for job in created]})

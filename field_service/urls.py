@@ -3,6 +3,16 @@ from django.urls import path
 from field_service import api
 
 urlpatterns = [
+    path(
+        "maintenance-plans/",
+        api.MaintenancePlanListCreateApi.as_view(),
+        name="maintenance-plan-list",
+    ),
+    path(
+        "maintenance-plans/<int:plan_id>/generate/",
+        api.MaintenancePlanGenerateApi.as_view(),
+        name="maintenance-plan-generate",
+    ),
     path("day-plans/", api.DayPlanCreateApi.as_view(), name="day-plan-create"),
     path("day-plans/<int:plan_id>/", api.DayPlanDetailApi.as_view(), name="day-plan-detail"),
     path(

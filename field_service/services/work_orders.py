@@ -16,6 +16,7 @@ from field_service import states
 from field_service.models import (
     Certification,
     CrewMember,
+    MaintenancePlan,
     Priority,
     Skill,
     SlaPolicy,
@@ -100,7 +101,8 @@ def parse_windows(windows: Any) -> list[tuple[dt.datetime, dt.datetime]]:
     return sorted(parsed)
 
 
-def _validate(data: dict[str, Any]) -> None:
+def validate_fields(data: dict[str, Any]) -> None:
+    """Check (and normalise) work order fields, or raise a 400 naming the field."""
     _check_choices(data)
     if "required_skills" in data:
         _check_skills(data["required_skills"])
@@ -143,12 +145,14 @@ def work_order_create(
 
 def _create(
     *,
-    actor: User,
+    actor: User | None,
     account: Account,
     site: Site,
     asset: Asset | None,
     record_id: str | None,
     follow_up_of: WorkOrder | None,
+    plan: MaintenancePlan | None = None,
+    plan_occurrence: dt.datetime | None = None,
     **data: Any,
 ) -> WorkOrder:
     unknown = set(data) - WORK_ORDER_FIELDS
@@ -162,11 +166,12 @@ def _create(
         raise _invalid("site", "The site is not a live site of this account.")
     if asset is not None and (asset.account_id != account.pk or asset.archived_at is not None):
         raise _invalid("asset", "The asset is not a live asset of this account.")
-    _validate(data)
+    validate_fields(data)
     work_order = records.with_id(WorkOrder(), record_id)
     records.assign(work_order, data, allowed=WORK_ORDER_FIELDS)
     work_order.account, work_order.site, work_order.asset = account, site, asset
     work_order.follow_up_of = follow_up_of
+    work_order.plan, work_order.plan_occurrence = plan, plan_occurrence
     work_order.territory = site_territory_code(site.pk)
     work_order.sla = (
         follow_up_of.sla if follow_up_of else SlaPolicy.objects.filter(is_default=True).first()
@@ -282,6 +287,14 @@ def work_order_transition(
     if to_state == State.CANNOT_COMPLETE:
         _follow_up(actor, work_order)
     return work_order
+
+
+def create_generated(**kwargs: Any) -> WorkOrder:
+    """A job the system makes (a maintenance plan's occurrence), on behalf of the plan's
+    author (``actor`` may be None): no capability check, every other rule applies."""
+    kwargs.setdefault("record_id", None)
+    kwargs.setdefault("follow_up_of", None)
+    return _create(**kwargs)
 
 
 def _follow_up(actor: User, work_order: WorkOrder) -> WorkOrder:
