@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from django.db.models import Q
 
@@ -89,3 +90,15 @@ def accounts_of_technicians(values: list[str]) -> Q:
             "work_order__account_id"
         )
     )
+
+
+def job_record_keys(record: Any) -> frozenset[str]:
+    """A job's records (visits, time, parts, answers, notes) carry their job's keys."""
+    return work_order_keys(record.work_order)
+
+
+def job_records_covered_by(keys: frozenset[str]) -> Q:
+    condition = work_orders_covered_by(keys)
+    if not condition:
+        return condition
+    return Q(work_order__in=WorkOrder.objects.filter(condition).values("pk"))

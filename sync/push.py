@@ -201,8 +201,15 @@ class _Push:
         # The change log is written at the end, so the version counter stays locked only from
         # there to the commit, not while every record goes through its services.
         with changelog.deferred():
+            # New records parents first; then changes children first, so that a change to a
+            # record can rest on what the same push did to the records under it (a job is
+            # completed once the checklist answers pushed with it are in); deletions last.
             for table in ordered:
-                self._write_table(table)
+                self._write_table(table, created=True)
+            for table in reversed(ordered):
+                self._write_table(table, created=False)
+            for table in ordered:
+                self._note_exact(table.tracked)
             for table in reversed(ordered):
                 self._delete(table)
         self._flag_echoes()
@@ -258,12 +265,13 @@ class _Push:
 
     # ---- created and updated records -------------------------------------------------------
 
-    def _write_table(self, table: TablePush) -> None:
+    def _write_table(self, table: TablePush, *, created: bool) -> None:
+        """The table's new records (``created``) or its changed ones."""
         tracked = table.tracked
-        incoming = [*_parents_first(tracked, table.created), *table.updated]
+        incoming = _parents_first(tracked, table.created) if created else table.updated
         if not incoming:
             return
-        created = {record.record_id for record in table.created}
+        new_ids = {record.record_id for record in table.created}
         ids = [record.record_id for record in incoming]
         existing = {
             str(pk)
@@ -273,7 +281,7 @@ class _Push:
         server_changed = self._server_changed_fields(tracked, visible)
         current = _encoded(tracked, visible)
         for record in incoming:
-            operation = Operation.CREATE if record.record_id in created else Operation.UPDATE
+            operation = Operation.CREATE if record.record_id in new_ids else Operation.UPDATE
             if record.record_id in existing and record.record_id not in visible:
                 path = f"changes.{tracked.table}.{operation}d.{record.record_id}"
                 pushed = (tracked.table, record.record_id)
@@ -288,7 +296,6 @@ class _Push:
                 current=current.get(record.record_id, {}),
                 server_changed=server_changed.get(record.record_id, set()),
             )
-        self._note_exact(tracked)
 
     def _server_changed_fields(
         self, tracked: registry.Tracked, ids: set[str]

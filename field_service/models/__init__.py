@@ -1,6 +1,16 @@
 """Field service: technicians (skills, certifications, shifts, location) and work orders
 (crew, state history)."""
 
+from field_service.models.execution import (
+    ChecklistAnswer,
+    ChecklistTemplate,
+    JobNote,
+    Part,
+    PartUsage,
+    SiteVisit,
+    TimeEntry,
+    TimeKind,
+)
 from field_service.models.sla import (
     ServiceCalendar,
     SlaEvent,
@@ -36,10 +46,15 @@ from field_service.models.work_orders import (
 
 __all__ = [
     "Certification",
+    "ChecklistAnswer",
+    "ChecklistTemplate",
     "CrewMember",
     "DayPlanProposal",
     "DispatchRecord",
+    "JobNote",
     "MaintenancePlan",
+    "Part",
+    "PartUsage",
     "PlanKind",
     "PlanState",
     "Priority",
@@ -47,6 +62,7 @@ __all__ = [
     "ShiftException",
     "ShiftExceptionKind",
     "ShiftPattern",
+    "SiteVisit",
     "Skill",
     "SlaEvent",
     "SlaEventKind",
@@ -58,6 +74,8 @@ __all__ = [
     "TechnicianCertification",
     "TechnicianProfile",
     "TechnicianSkill",
+    "TimeEntry",
+    "TimeKind",
     "WorkOrder",
     "WorkOrderKind",
     "WorkOrderTransition",

@@ -26,6 +26,7 @@ from field_service.models import (
     WorkOrderKind,
     WorkOrderTransition,
 )
+from field_service.services.execution import missing_checklist_items
 from server import context, realtime
 from server.access import Capability, has_capability, require_capability
 from server.errors import ApplicationError
@@ -262,6 +263,13 @@ def work_order_transition(
     reason = reason.strip()
     if to_state in states.NEEDS_REASON and not reason:
         raise _invalid("state_reason", f"Say why the job is {to_state.replace('_', ' ')}.")
+    if to_state == State.COMPLETED and (missing := missing_checklist_items(work_order)):
+        raise ApplicationError(
+            "checklist_incomplete",
+            "Answer the required checklist items first: " + ", ".join(missing) + ".",
+            status=409,
+            extra={"missing": missing},
+        )
     if (
         to_state in states.ASSIGNED
         and not CrewMember.objects.filter(work_order=work_order).exists()
