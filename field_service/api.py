@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -19,6 +20,7 @@ from crm.permissions import access_account
 from crm.serializers import ScopedRelatedField
 from field_service import selectors
 from field_service.models import (
+    Attachment,
     CrewMember,
     DayPlanProposal,
     MaintenancePlan,
@@ -31,6 +33,12 @@ from field_service.models import (
     WorkOrderTransition,
 )
 from field_service.permissions import access_day_plan, access_work_order
+from field_service.report import completion_report
+from field_service.services.attachments import (
+    attachment_receive,
+    attachment_upload_complete,
+    attachment_upload_request,
+)
 from field_service.services.day_plans import day_plan_accept, day_plan_start
 from field_service.services.dispatch import work_order_assign
 from field_service.services.maintenance import maintenance_generate, maintenance_plan_create
@@ -440,3 +448,62 @@ class MaintenancePlanGenerateApi(APIView):
             raise ApplicationError("not_found", f"No maintenance plan {plan_id}.", status=404)
         created = maintenance_generate(plans=[plan])
         return Response({"created": [job.pk for job in created]})
+
+
+def _attachment(actor: User, attachment_id: str, *, for_update: bool = False) -> Attachment:
+    """An attachment of a job the actor may see (404 like a missing one otherwise)."""
+    queryset = Attachment.objects.select_for_update() if for_update else Attachment.objects
+    attachment = queryset.filter(pk=attachment_id).first()
+    if attachment is None:
+        raise ApplicationError("not_found", f"No attachment {attachment_id!r}.", status=404)
+    access_work_order(actor=actor, work_order_id=attachment.work_order_id)
+    return attachment
+
+
+class AttachmentUploadRequestApi(APIView):
+    """Where to send the attachment's file: a presigned POST to S3, or (local file system) a
+    signed URL of ours to PUT it to."""
+
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, attachment_id: str) -> Response:
+        actor = actor_of(request)
+        attachment = _attachment(actor, attachment_id)
+        return Response(
+            attachment_upload_request(
+                actor=actor, attachment=attachment, base_url=request.build_absolute_uri("/")
+            )
+        )
+
+
+class AttachmentUploadApi(APIView):
+    """The local file system's upload URL: the signed token in the path is the credential
+    (as a presigned S3 request's signature is)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+
+    @extend_schema(request={"application/octet-stream": bytes}, responses={204: None})
+    def put(self, request: Request, token: str) -> Response:
+        attachment_receive(token=token, content_type=request.content_type or "", body=request.body)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AttachmentUploadCompleteApi(APIView):
+    """The file is uploaded: check it against the record (409 and delete when it differs)."""
+
+    @transaction.atomic
+    @extend_schema(request=None, responses=dict)
+    def post(self, request: Request, attachment_id: str) -> Response:
+        actor = actor_of(request)
+        attachment = _attachment(actor, attachment_id, for_update=True)
+        done = attachment_upload_complete(actor=actor, attachment=attachment)
+        return Response({"id": done.pk, "uploaded_at": done.uploaded_at, "size": done.size})
+
+
+class WorkOrderReportApi(APIView):
+    """The job's completion report, as one self-contained HTML page."""
+
+    @extend_schema(responses={(200, "text/html"): str})
+    def get(self, request: Request, work_order_id: str) -> HttpResponse:
+        work_order = access_work_order(actor=actor_of(request), work_order_id=work_order_id)
+        return HttpResponse(completion_report(work_order), content_type="text/html; charset=utf-8")

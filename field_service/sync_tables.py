@@ -15,6 +15,12 @@ from sync.registry import MergePolicy
 CLIENT = MergePolicy.CLIENT
 WORK_ORDERS_ADDED_IN = 2
 COMMON = ("created_at", "updated_at", "archived_at")
+# Columns devices read but only the server writes: a check-in's distance from the site, when
+# an attachment's file arrived.
+SERVER_SET = {
+    "site_visits": ("distance_m", "far_from_site"),
+    "attachments": ("uploaded_at",),
+}
 
 
 def register() -> None:
@@ -74,11 +80,18 @@ def register() -> None:
         (execution.PART_USAGES, "part_usages"),
         (execution.CHECKLIST_ANSWERS, "checklist_answers"),
         (execution.JOB_NOTES, "job_notes"),
+        (execution.ATTACHMENTS, "attachments"),
     ):
         registry.register(
             kind.model,
             table=table,
-            fields=("work_order", "technician", *sorted(kind.fields), *COMMON),
+            fields=(
+                "work_order",
+                "technician",
+                *sorted(kind.fields),
+                *SERVER_SET.get(table, ()),
+                *COMMON,
+            ),
             scope_keys=scope.job_record_keys,
             covered_by=scope.job_records_covered_by,
             archived_field="archived_at",

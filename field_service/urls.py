@@ -4,6 +4,26 @@ from field_service import api
 
 urlpatterns = [
     path(
+        "attachments/<str:attachment_id>/upload/",
+        api.AttachmentUploadRequestApi.as_view(),
+        name="attachment-upload-request",
+    ),
+    path(
+        "attachments/<str:attachment_id>/complete/",
+        api.AttachmentUploadCompleteApi.as_view(),
+        name="attachment-upload-complete",
+    ),
+    path(
+        "attachment-uploads/<str:token>/",
+        api.AttachmentUploadApi.as_view(),
+        name="attachment-upload",
+    ),
+    path(
+        "work-orders/<str:work_order_id>/report/",
+        api.WorkOrderReportApi.as_view(),
+        name="work-order-report",
+    ),
+    path(
         "maintenance-plans/",
         api.MaintenancePlanListCreateApi.as_view(),
         name="maintenance-plan-list",

@@ -2,6 +2,8 @@
 (crew, state history)."""
 
 from field_service.models.execution import (
+    Attachment,
+    AttachmentKind,
     ChecklistAnswer,
     ChecklistTemplate,
     JobNote,
@@ -45,6 +47,8 @@ from field_service.models.work_orders import (
 )
 
 __all__ = [
+    "Attachment",
+    "AttachmentKind",
     "Certification",
     "ChecklistAnswer",
     "ChecklistTemplate",

@@ -124,3 +124,23 @@ class ChecklistAnswer(JobRecord):
 
 class JobNote(JobRecord):
     body = models.TextField()
+
+
+class AttachmentKind(models.TextChoices):
+    PHOTO = "photo", "Photo"
+    SIGNATURE = "signature", "Customer signature"
+
+
+class Attachment(JobRecord):
+    """A photo or the customer's signature. The record (what the file will be: type, size,
+    SHA-256) syncs first; the file follows through a presigned upload, and is verified
+    against the record's size and checksum when the device says it is done."""
+
+    kind = models.CharField(max_length=16, choices=AttachmentKind.choices)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    caption = models.CharField(max_length=200, blank=True)
+    # Where the file lives in storage, once it is there and checked.
+    storage_key = models.CharField(max_length=300, blank=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)

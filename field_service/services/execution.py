@@ -14,6 +14,7 @@ from django.db import models, transaction
 
 from crm.services import records
 from field_service.models import (
+    Attachment,
     ChecklistAnswer,
     ChecklistTemplate,
     CrewMember,
@@ -25,6 +26,7 @@ from field_service.models import (
     WorkOrder,
 )
 from field_service.planning.travel import Haversine
+from field_service.services.attachments import check_attachment
 from server.access import Capability, has_capability
 from server.errors import ApplicationError
 from server.models import User
@@ -92,7 +94,7 @@ class RecordKind:
     """How one kind of job record is written: its model, the fields a device or client may
     set, and the check each write passes (after the fields are set)."""
 
-    model: type[SiteVisit | TimeEntry | PartUsage | ChecklistAnswer | JobNote]
+    model: type[SiteVisit | TimeEntry | PartUsage | ChecklistAnswer | JobNote | Attachment]
     fields: frozenset[str]
 
     def check(self, record: Any) -> None:
@@ -102,6 +104,12 @@ class RecordKind:
             _check_part(record.part, record.quantity)
         elif isinstance(record, ChecklistAnswer):
             _check_answer(record.work_order, record.item_key, record.value)
+        elif isinstance(record, Attachment):
+            if record.uploaded_at is not None:
+                raise ApplicationError(
+                    "already_uploaded", "A file that arrived is not changed.", status=409
+                )
+            check_attachment(record)
 
 
 SITE_VISITS = RecordKind(
@@ -121,6 +129,9 @@ TIME_ENTRIES = RecordKind(TimeEntry, frozenset({"kind", "started_at", "ended_at"
 PART_USAGES = RecordKind(PartUsage, frozenset({"part", "quantity"}))
 CHECKLIST_ANSWERS = RecordKind(ChecklistAnswer, frozenset({"item_key", "value"}))
 JOB_NOTES = RecordKind(JobNote, frozenset({"body"}))
+ATTACHMENTS = RecordKind(
+    Attachment, frozenset({"kind", "content_type", "size", "sha256", "caption"})
+)
 
 
 @transaction.atomic

@@ -87,10 +87,18 @@ USE_TZ = True
 # through the API: they upload directly to storage with presigned requests.
 FIELDLINE_MAX_BODY_BYTES = 1024 * 1024
 # Paths (regular expressions) allowed a larger body: a sync push carries up to 5,000 records a
-# device made offline; a territory import, a map of a thousand detailed polygons.
+# device made offline; a territory import, a map of a thousand detailed polygons; a photo's
+# upload when storage is the local file system (S3 takes it directly otherwise).
 FIELDLINE_BODY_LIMITS = {
     r"/api/v1/sync/push/": 16 * 1024 * 1024,
     r"/api/v1/territory-models/\d+/import/": 64 * 1024 * 1024,
+    r"/api/v1/attachment-uploads/": 10 * 1024 * 1024,
+}
+# The largest file an attachment may be, by kind, and the types each accepts.
+FIELDLINE_ATTACHMENT_MAX_BYTES = {"photo": 10 * 1024 * 1024, "signature": 1024 * 1024}
+FIELDLINE_ATTACHMENT_TYPES = {
+    "photo": ["image/jpeg", "image/png", "image/webp"],
+    "signature": ["image/png", "image/svg+xml"],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(FIELDLINE_MAX_BODY_BYTES, *FIELDLINE_BODY_LIMITS.values())
 FILE_UPLOAD_MAX_MEMORY_SIZE = FIELDLINE_MAX_BODY_BYTES
