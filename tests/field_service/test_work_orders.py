@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from field_service import states
 from field_service.models import CrewMember, State, WorkOrder, WorkOrderTransition
+from sync.models import RejectedChange
 from tests.field_service.conftest import World, at
 
 # A path to reach each state from new, through legal moves (with a crew where needed).
@@ -175,3 +176,38 @@ def test_creating_a_job_takes_its_sites_territory_and_checks_its_input(console):
     assert unknown_skill.status_code == 400
     assert backwards.status_code == 400
     assert WorkOrder.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "target"),
+    [(s, t) for s in State.values for t in State.values if s != t],
+)
+def test_every_move_pushed_from_a_device_is_applied_or_rejected_and_kept(
+    console, handheld, source, target
+):
+    world = console
+    job = _job_in(world, source)
+    device = handheld(world.tech)
+    device.sync()
+
+    device.update(
+        "work_orders",
+        job.pk,
+        {"state": target, "state_reason": "Because" if target in states.NEEDS_REASON else ""},
+    )
+    outcome = device.push()
+
+    job.refresh_from_db()
+    legal = states.is_allowed(source, target) and target in states.TECHNICIAN_MOVES
+    if legal:
+        assert outcome.rejected == {}, outcome.rejections
+        assert job.state == target
+    else:
+        assert outcome.rejected == {"work_orders": [job.pk]}
+        assert job.state == source
+        kept = RejectedChange.objects.get(record_id=job.pk, resolved_at__isnull=True)
+        expected = (
+            "illegal_transition" if not states.is_allowed(source, target) else "permission_denied"
+        )
+        assert kept.code == expected
+        assert kept.data["state"] == target
