@@ -34,6 +34,7 @@ from field_service.models import (
 )
 from field_service.permissions import access_day_plan, access_work_order
 from field_service.report import completion_report
+from field_service.selectors import technician_list
 from field_service.services.attachments import (
     attachment_receive,
     attachment_upload_complete,
@@ -507,3 +508,28 @@ class WorkOrderReportApi(APIView):
     def get(self, request: Request, work_order_id: str) -> HttpResponse:
         work_order = access_work_order(actor=actor_of(request), work_order_id=work_order_id)
         return HttpResponse(completion_report(work_order), content_type="text/html; charset=utf-8")
+
+
+class TechnicianOutput(serializers.Serializer):  # type: ignore[type-arg]
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    home = serializers.DictField(allow_null=True)
+    location = serializers.DictField(allow_null=True)
+    skills = serializers.DictField(child=serializers.IntegerField())
+    certifications = serializers.ListField(child=serializers.DictField())
+    shifts = serializers.ListField(child=serializers.DictField())
+    territories = serializers.ListField(child=serializers.CharField())
+
+
+class TechnicianListApi(APIView):
+    """Technicians with their home base, last location, skills, certifications (with their
+    validity), weekly shifts and territories. ``?territory=`` narrows to one."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("territory", str, required=False)],
+        responses=TechnicianOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        require_capability(actor_of(request), Capability.DISPATCH)
+        territory = request.query_params.get("territory") or None
+        return Response(technician_list(territory=territory))

@@ -3,6 +3,7 @@ from django.urls import path
 from field_service import api
 
 urlpatterns = [
+    path("technicians/", api.TechnicianListApi.as_view(), name="technician-list"),
     path(
         "attachments/<str:attachment_id>/upload/",
         api.AttachmentUploadRequestApi.as_view(),

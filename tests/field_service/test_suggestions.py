@@ -71,3 +71,21 @@ def test_only_dispatchers_ask(world: World, client_for):
         f"/api/v1/work-orders/{job.pk}/suggestions/", {"limit": 0}
     )
     assert bad.status_code == 400
+
+
+def test_dispatchers_list_technicians_with_what_dispatching_needs(world: World, client_for):
+    _bases(world)
+
+    listed = client_for(world.dispatcher).get("/api/v1/technicians/", {"territory": "W"}).json()
+    refused = client_for(world.tech).get("/api/v1/technicians/")
+
+    mine = next(t for t in listed if t["id"] == world.tech.pk)
+    assert {t["id"] for t in listed} == {world.tech.pk, world.other_tech.pk}
+    assert mine["skills"] == {"hvac": 3}
+    assert mine["certifications"] == [
+        {"code": "gas", "valid_from": "2026-01-01", "valid_to": "2027-12-31"}
+    ]
+    assert mine["territories"] == ["W"]
+    assert len(mine["shifts"]) == 5
+    assert mine["home"]["latitude"] == 45.755
+    assert refused.status_code == 403
