@@ -273,7 +273,7 @@ class DayPlanOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 class DayPlanInput(StrictInputSerializer):
     territory = serializers.CharField(max_length=64)
     date = serializers.DateField()
-    time_limit_s = serializers.FloatField(required=False, default=10.0)
+    time_limit_s = serializers.FloatField(required=False, allow_null=True, default=None)
     kind = serializers.ChoiceField(choices=PlanKind.choices, required=False, default=PlanKind.PLAN)
 
 

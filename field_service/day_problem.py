@@ -186,6 +186,34 @@ def visit_for(
     )
 
 
+def _last_finished(
+    territory: str,
+    origin: dt.datetime,
+    now: dt.datetime,
+    busy: dict[int, tuple[tuple[float, float], int]],
+) -> None:
+    """(A re-plan.) A technician between jobs resumes from the site of the job they finished
+    last today, not from home: ``busy`` gains them, unless a job under way placed them."""
+    finished = (
+        CrewMember.objects.filter(
+            is_lead=True,
+            work_order__territory=territory,
+            work_order__state__in=(State.COMPLETED, State.CANNOT_COMPLETE),
+            work_order__state_changed_at__gte=origin,
+            work_order__state_changed_at__lte=now,
+        )
+        .select_related("work_order__site")
+        .order_by("work_order__state_changed_at")
+    )
+    after_s = max(0, _seconds(now, origin))
+    on_a_job = set(busy)
+    for member in finished:  # later ones overwrite earlier ones
+        site = member.work_order.site
+        if member.technician_id in on_a_job or site.longitude is None or site.latitude is None:
+            continue
+        busy[member.technician_id] = ((site.longitude, site.latitude), after_s)
+
+
 def territory_day(
     territory: str, day: dt.date, *, now: dt.datetime | None = None, replan: bool = False
 ) -> TerritoryDay:
@@ -229,8 +257,13 @@ def territory_day(
                 busy[leads[job.pk]] = (point, max(after_s, expected_end))
             continue
         pinned = job.pinned and job.pk in leads
+        if job.time_windows and not pinned and not _windows(job, origin):
+            skipped[job.pk] = "no_window_that_day"  # its customer is not available that day
+            continue
         visits.append(
             visit_for(job, origin, pinned_to=leads.get(job.pk) if pinned else None, after_s=after_s)
         )
+    if replan and now is not None:
+        _last_finished(territory, origin, now, busy)
     shifts = shifts_of(technicians_of(territory, day), day, time_zone, origin, after_s, busy)
     return TerritoryDay(DayProblem(tuple(visits), tuple(shifts)), origin, time_zone, skipped)

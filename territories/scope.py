@@ -5,6 +5,7 @@ and ``crm.scope``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterable
 
@@ -43,10 +44,12 @@ def user_territory_keys(user: User) -> Iterable[str]:
     return sorted(keys)
 
 
-def member_codes(user_id: int, roles: Iterable[str]) -> dict[str, set[str]]:
-    """By role: the codes of the active model's territories the user is a member of today
-    in that role, with every territory under them."""
-    today = timezone.localdate()
+def member_codes(
+    user_id: int, roles: Iterable[str], *, on: dt.date | None = None
+) -> dict[str, set[str]]:
+    """By role: the codes of the active model's territories the user is a member of on ``on``
+    (today by default) in that role, with every territory under them."""
+    today = on or timezone.localdate()
     rows = Membership.objects.filter(
         Q(valid_to__isnull=True) | Q(valid_to__gte=today),
         user_id=user_id,

@@ -28,6 +28,8 @@ from server.models import User
 logger = logging.getLogger(__name__)
 
 MAX_TIME_LIMIT_S = 300.0
+PLAN_TIME_LIMIT_S = 10.0
+REPLAN_TIME_LIMIT_S = 0.8
 # Distance in metres, plus each second of a technician's day (waiting included) as 5 metres:
 # among routes of about the same length, the one that ends sooner wins.
 WEIGHTS = Weights(distance=1, duration=5)
@@ -39,11 +41,14 @@ def day_plan_start(
     actor: User,
     territory: str,
     date: dt.date,
-    time_limit_s: float = 10.0,
+    time_limit_s: float | None = None,
     kind: str = PlanKind.PLAN,
 ) -> DayPlanProposal:
     """Queue the optimisation of ``territory``'s ``date``; the task worker runs it after
-    commit."""
+    commit. The solver's time limit defaults to 10 s for a plan and 0.8 s for a re-plan (the
+    service adds some 15 ms around it: a re-plan answers within a second)."""
+    if time_limit_s is None:
+        time_limit_s = REPLAN_TIME_LIMIT_S if kind == PlanKind.REPLAN else PLAN_TIME_LIMIT_S
     require_capability(actor, Capability.DISPATCH)
     require_board(actor, territory)
     if not 0.1 <= time_limit_s <= MAX_TIME_LIMIT_S:

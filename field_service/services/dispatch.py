@@ -168,7 +168,8 @@ def _shift_and_overlap(
     return violations
 
 
-def _territory(work_order: WorkOrder, crew: list[User]) -> list[Violation]:
+def _territory(work_order: WorkOrder, crew: list[User], day: dt.date) -> list[Violation]:
+    """Each technician works in the job's territory on the job's day."""
     if not work_order.territory:
         return []
     return [
@@ -179,20 +180,22 @@ def _territory(work_order: WorkOrder, crew: list[User]) -> list[Violation]:
         )
         for technician in crew
         if work_order.territory
-        not in member_codes(technician.pk, [MemberRole.TECHNICIAN]).get(
+        not in member_codes(technician.pk, [MemberRole.TECHNICIAN], on=day).get(
             MemberRole.TECHNICIAN, set()
         )
     ]
 
 
-def _time_window(work_order: WorkOrder, start: dt.datetime, end: dt.datetime) -> list[Violation]:
+def _time_window(work_order: WorkOrder, start: dt.datetime) -> list[Violation]:
+    """The visit starts within one of the customer's windows (a window says when the
+    technician may arrive and begin, as the day planner reads it too)."""
     windows = parse_windows(work_order.time_windows)
-    if not windows or any(begin <= start and end <= finish for begin, finish in windows):
+    if not windows or any(begin <= start <= finish for begin, finish in windows):
         return []
     return [
         Violation(
             "outside_time_window",
-            "The visit is outside every time window the customer gave.",
+            "The visit starts outside every time window the customer gave.",
             None,
         )
     ]
@@ -206,8 +209,8 @@ def assignment_violations(
         *_certifications(work_order, crew, _job_date(work_order, start)),
         *_skills(work_order, crew),
         *_shift_and_overlap(work_order, crew, start, end),
-        *_territory(work_order, crew),
-        *_time_window(work_order, start, end),
+        *_territory(work_order, crew, _job_date(work_order, start)),
+        *_time_window(work_order, start),
     ]
 
 

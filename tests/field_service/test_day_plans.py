@@ -170,3 +170,35 @@ def test_a_replan_keeps_the_job_under_way_and_reports_changed_arrivals(day: Worl
     changed = {c["work_order"] for c in replan["result"]["changed_arrivals"]}
     assert urgent.pk in changed  # it had no time before
     assert waiting.pk in planned
+
+
+def test_a_job_whose_customer_is_away_that_day_is_left_out(day: World):
+    from field_service.day_problem import territory_day
+
+    other_day = at(9, day=JOB_DAY + dt.timedelta(days=1))
+    away = day.job(
+        time_windows=[
+            {"start": other_day.isoformat(), "end": (other_day + dt.timedelta(hours=3)).isoformat()}
+        ]
+    )
+
+    problem = territory_day("W", JOB_DAY)
+
+    assert problem.skipped == {away.pk: "no_window_that_day"}
+    assert away.pk not in {v.id for v in problem.problem.visits}
+
+
+def test_a_replan_starts_a_technician_between_jobs_where_they_finished(day: World):
+    from field_service.day_problem import territory_day
+
+    done, _still_open = day.job(), day.job()
+    CrewMember.objects.create(work_order=done, technician=day.tech, is_lead=True)
+    WorkOrder.objects.filter(pk=done.pk).update(state="completed", state_changed_at=at(10))
+
+    problem = territory_day("W", JOB_DAY, now=at(10, 30), replan=True)
+
+    shift = next(s for s in problem.problem.shifts if s.technician_id == str(day.tech.pk))
+    home = next(s for s in problem.problem.shifts if s.technician_id == str(day.other_tech.pk))
+    assert shift.start == (day.site.longitude, day.site.latitude)
+    assert shift.window[0] == 10 * 3600 + 30 * 60
+    assert home.start == (4.83, 45.76)  # the other one has not worked yet: from home

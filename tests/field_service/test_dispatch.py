@@ -224,3 +224,17 @@ def test_a_realignment_preview_counts_the_open_jobs_each_territory_gains_or_lose
     assert jobs["W"] == {"before": 1, "after": 0, "delta": -1}
     assert jobs["E"] == {"before": 0, "after": 1, "delta": 1}
     assert preview["coefficient_of_variation"]["open_work_orders"]["after"] == 1.0
+
+
+def test_a_window_bounds_the_start_and_territory_counts_on_the_jobs_day(world: World, client_for):
+    from territories.models import Membership
+
+    job = world.job(time_windows=[{"start": at(8).isoformat(), "end": at(9).isoformat()}])
+    # the technician joins the territory only from the job's day
+    Membership.objects.filter(user=world.tech).update(valid_from=at(0).date())
+    console = client_for(world.dispatcher)
+
+    # starts at 08:45, within the window, and ends after it: that is what a window means
+    response = _assign(console, job, world.tech, start=at(8, 45).isoformat())
+
+    assert response.status_code == 200, response.content
