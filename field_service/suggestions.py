@@ -24,10 +24,12 @@ def _seconds(moment: dt.datetime, origin: dt.datetime) -> int:
     return int((moment - origin).total_seconds())
 
 
-def _latest_start(job: WorkOrder, start: dt.datetime, shift_end_s: int, origin: dt.datetime) -> int:
-    if job.pinned:
+def _latest_start(
+    pinned: bool, windows: list[Any], start: dt.datetime, shift_end_s: int, origin: dt.datetime
+) -> int:
+    if pinned:
         return _seconds(start, origin)
-    for begin, end in parse_windows(job.time_windows):
+    for begin, end in parse_windows(windows) if windows else ():
         if begin <= start <= end:
             return _seconds(end, origin)
     return shift_end_s
@@ -40,35 +42,43 @@ def _days(
         int(shift.technician_id): shift
         for shift in shifts_of(technician_ids, day, time_zone, origin, 0, {})
     }
-    start_of_day = origin
-    end_of_day = origin + dt.timedelta(days=1)
     stops: dict[int, list[PlannedStop]] = {user_id: [] for user_id in shifts}
+    # Plain rows, not models: thousands of jobs are read per request. Every technician's jobs
+    # of the day are read (a technician may work in several territories) and kept for those
+    # with a shift.
     rows = (
         CrewMember.objects.filter(
-            technician_id__in=list(shifts),
             work_order__state__in=states.ASSIGNED,
-            work_order__scheduled_start__gte=start_of_day,
-            work_order__scheduled_start__lt=end_of_day,
+            work_order__scheduled_start__gte=origin,
+            work_order__scheduled_start__lt=origin + dt.timedelta(days=1),
         )
         .exclude(work_order_id=exclude)
-        .select_related("work_order__site")
         .order_by("work_order__scheduled_start", "work_order_id")
+        .values_list(
+            "technician_id",
+            "work_order_id",
+            "work_order__scheduled_start",
+            "work_order__scheduled_end",
+            "work_order__estimated_minutes",
+            "work_order__pinned",
+            "work_order__time_windows",
+            "work_order__site__longitude",
+            "work_order__site__latitude",
+        )
     )
-    for member in rows:
-        job = member.work_order
-        site = job.site
-        if job.scheduled_start is None or site.longitude is None or site.latitude is None:
+    for technician, job_id, start, end, minutes, pinned, windows, lng, lat in rows:
+        shift = shifts.get(technician)
+        if shift is None or start is None or lng is None or lat is None:
             continue
-        shift = shifts[member.technician_id]
-        end = job.scheduled_end or job.scheduled_start + dt.timedelta(minutes=job.estimated_minutes)
-        stops[member.technician_id].append(
+        end = end or start + dt.timedelta(minutes=minutes)
+        stops[technician].append(
             PlannedStop(
-                visit_id=job.pk,
-                point=(site.longitude, site.latitude),
-                start_s=_seconds(job.scheduled_start, origin),
-                service_s=max(0, _seconds(end, job.scheduled_start)),
-                latest_start_s=_latest_start(job, job.scheduled_start, shift.window[1], origin),
-                pinned=job.pinned,
+                visit_id=job_id,
+                point=(lng, lat),
+                start_s=_seconds(start, origin),
+                service_s=max(0, _seconds(end, start)),
+                latest_start_s=_latest_start(pinned, windows, start, shift.window[1], origin),
+                pinned=pinned,
             )
         )
     return [DayRoute(shifts[user_id], tuple(stops[user_id])) for user_id in sorted(shifts)]

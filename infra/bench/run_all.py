@@ -32,7 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import account_list, sync_delta, sync_initial, territory_assign, territory_preview
+from . import (
+    account_list,
+    day_plan,
+    suggestions,
+    sync_delta,
+    sync_initial,
+    territory_assign,
+    territory_preview,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "benchmarks.md"
@@ -237,6 +245,28 @@ def run_territory_preview(options: Options) -> Outcome:
     )
 
 
+def run_day_plan(options: Options) -> Outcome:
+    module = "infra.bench.day_plan"
+    # One leg: the solver is what is measured, the database's share is a few milliseconds
+    # (the module docstring says why). SQLite unless only PostgreSQL is asked for. --scale
+    # large: 60 s runs, 3 seeds (about 12 minutes); small: 2 s, 1 seed. --requests and
+    # --warmup do not apply to it.
+    backend = "sqlite" if "sqlite" in options.backends else options.backends[0]
+    leg = run_leg(module, backend, ["--scale", options.scale])
+    return Outcome(markdown=day_plan.render_markdown([leg]), failed="error" in leg)
+
+
+def run_suggestions(options: Options) -> Outcome:
+    module = "infra.bench.suggestions"
+    # Its data size follows --scale (large: 500 technicians with 5,000 jobs in their days, 50
+    # jobs to rank; small: 100, 1,000 and 20); --requests and --warmup apply to it.
+    legs = [run_leg(module, backend, options.leg_args()) for backend in options.backends]
+    return Outcome(
+        markdown=suggestions.render_markdown(legs),
+        failed=any("error" in leg for leg in legs),
+    )
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark(key="account_list", title="Account list (issue 2)", run=run_account_list),
     Benchmark(key="sync_initial", title="Initial sync (issue 3)", run=run_sync_initial),
@@ -251,6 +281,8 @@ BENCHMARKS: list[Benchmark] = [
         title="Realignment preview (issue 4)",
         run=run_territory_preview,
     ),
+    Benchmark(key="day_plan", title="Day plan quality and re-plan (issue 5)", run=run_day_plan),
+    Benchmark(key="suggestions", title="Dispatch suggestions (issue 5)", run=run_suggestions),
 ]
 
 
