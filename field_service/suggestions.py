@@ -35,18 +35,12 @@ def _latest_start(
     return shift_end_s
 
 
-def _days(
-    technician_ids: list[int], day: dt.date, time_zone: str, origin: dt.datetime, exclude: str
-) -> list[DayRoute]:
-    shifts = {
-        int(shift.technician_id): shift
-        for shift in shifts_of(technician_ids, day, time_zone, origin, 0, {})
-    }
-    stops: dict[int, list[PlannedStop]] = {user_id: [] for user_id in shifts}
-    # Plain rows, not models: thousands of jobs are read per request. Every technician's jobs
-    # of the day are read (a technician may work in several territories) and kept for those
-    # with a shift.
-    rows = (
+def day_stops(origin: dt.datetime, exclude: str) -> Any:
+    """Every assigned job of the day starting at ``origin`` but ``exclude``, with its crew
+    member, as plain rows in order of start (thousands are read per request: rows, not
+    models). Every technician's jobs are read (a technician may work in several
+    territories); the caller keeps those of the technicians it ranks."""
+    return (
         CrewMember.objects.filter(
             work_order__state__in=states.ASSIGNED,
             work_order__scheduled_start__gte=origin,
@@ -66,6 +60,17 @@ def _days(
             "work_order__site__latitude",
         )
     )
+
+
+def _days(
+    technician_ids: list[int], day: dt.date, time_zone: str, origin: dt.datetime, exclude: str
+) -> list[DayRoute]:
+    shifts = {
+        int(shift.technician_id): shift
+        for shift in shifts_of(technician_ids, day, time_zone, origin, 0, {})
+    }
+    stops: dict[int, list[PlannedStop]] = {user_id: [] for user_id in shifts}
+    rows = day_stops(origin, exclude)
     for technician, job_id, start, end, minutes, pinned, windows, lng, lat in rows:
         shift = shifts.get(technician)
         if shift is None or start is None or lng is None or lat is None:

@@ -80,8 +80,9 @@ timed response.
    job's ``Visit`` by ``visit_for``; then ``rank(visit, days, travel)`` (what the selector
    calls: it builds a ``Fleet`` from the days and prices the job), ``Fleet(days, travel)`` on
    its own and ``Fleet.rank`` on a fleet built once (what a cached fleet would cost); the stops'
-   query (a copy of ``_days``'s, checked to send the same SQL) as raw SQL through a cursor and
-   as a queryset evaluated to models; the whole of ``_days``; JSON rendering of an answer.
+   query (``suggestions.day_stops``, the selector's own) as raw SQL through a cursor and
+   as the selector runs it (``values_list`` rows); the whole of ``_days``; JSON rendering of
+   an answer.
 
 Full (generation 2) garbage collections during the timed requests are counted with their
 pauses. cProfile, untimed, over one request for each of the first 10 jobs gives the top 20
@@ -984,21 +985,10 @@ def instrumented(stages: Stages) -> Iterator[None]:
 
 
 def stops_queryset(technician_ids: list[int], origin: dt.datetime, exclude: str) -> Any:
-    """A copy of ``suggestions._days``'s crew query (checked to send the same SQL)."""
-    from field_service import states
-    from field_service.models import CrewMember
+    """``suggestions._days``'s crew query, from the selector itself (rows, not models)."""
+    from field_service.suggestions import day_stops
 
-    return (
-        CrewMember.objects.filter(
-            technician_id__in=technician_ids,
-            work_order__state__in=states.ASSIGNED,
-            work_order__scheduled_start__gte=origin,
-            work_order__scheduled_start__lt=origin + dt.timedelta(days=1),
-        )
-        .exclude(work_order_id=exclude)
-        .select_related("work_order__site")
-        .order_by("work_order__scheduled_start", "work_order_id")
-    )
+    return day_stops(origin, exclude)
 
 
 # --------------------------------------------------------------------------------- measuring
@@ -1510,7 +1500,7 @@ PROBE_TEXT = {
     "fleet": "of which `Fleet(days, travel)`: flattening the days (once per call of `rank`)",
     "fleet_rank": "`Fleet.rank(visit)` on a fleet built once: pricing + reasons only",
     "stops_sql": "the stops' crew query, raw SQL through a cursor (rows fetched, no models)",
-    "stops_models": "the same query as a queryset: `CrewMember` + `WorkOrder` + `Site` models",
+    "stops_models": "the same query as the selector runs it (`values_list` rows)",
     "days": "the whole of `_days`: `shifts_of` (5 queries) + the stops query + `PlannedStop`s",
     "render": "`JSONRenderer().render()` of one answer",
 }
