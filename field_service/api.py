@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from crm.models import Asset, Site
+from crm.models import Account, Asset, Site
 from crm.permissions import access_account
 from crm.serializers import ScopedRelatedField
 from field_service import selectors
@@ -128,6 +128,19 @@ class AssignInput(StrictInputSerializer):
     override_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
+def _site_input(
+    request: Request, serializer: type[StrictInputSerializer]
+) -> tuple[User, Account, Site, dict[str, Any]]:
+    """Input naming a site (of an account the actor may change), for those who manage jobs:
+    the capability is checked before the ids given are resolved."""
+    actor = actor_of(request)
+    require_capability(actor, Capability.WORK_ORDER_MANAGE)
+    data = validated(serializer, request.data, context={"actor": actor})
+    site: Site = data.pop("site")
+    account = access_account(actor=actor, account_id=site.account_id, for_update=True)
+    return actor, account, site, data
+
+
 def _detail(work_order: WorkOrder) -> dict[str, Any]:
     fresh = WorkOrder.objects.prefetch_related("members").get(pk=work_order.pk)
     data: dict[str, Any] = WorkOrderOutput(fresh).data
@@ -167,11 +180,7 @@ class WorkOrderListCreateApi(APIView):
     @transaction.atomic
     @extend_schema(request=WorkOrderInput, responses={201: WorkOrderOutput})
     def post(self, request: Request) -> Response:
-        actor = actor_of(request)
-        require_capability(actor, Capability.WORK_ORDER_MANAGE)  # before naming foreign ids
-        data = validated(WorkOrderInput, request.data, context={"actor": actor})
-        site: Site = data.pop("site")
-        account = access_account(actor=actor, account_id=site.account_id, for_update=True)
+        actor, account, site, data = _site_input(request, WorkOrderInput)
         work_order = work_order_create(actor=actor, account=account, site=site, **data)
         return Response(_detail(work_order), status=status.HTTP_201_CREATED)
 
@@ -425,11 +434,7 @@ class MaintenancePlanListCreateApi(APIView):
     @transaction.atomic
     @extend_schema(request=MaintenancePlanInput, responses={201: MaintenancePlanOutput})
     def post(self, request: Request) -> Response:
-        actor = actor_of(request)
-        require_capability(actor, Capability.WORK_ORDER_MANAGE)  # before naming foreign ids
-        data = validated(MaintenancePlanInput, request.data, context={"actor": actor})
-        site: Site = data.pop("site")
-        account = access_account(actor=actor, account_id=site.account_id, for_update=True)
+        actor, account, site, data = _site_input(request, MaintenancePlanInput)
         plan = maintenance_plan_create(actor=actor, account=account, site=site, **data)
         return Response(MaintenancePlanOutput(plan).data, status=status.HTTP_201_CREATED)
 

@@ -333,31 +333,21 @@ def _notify(work_order: WorkOrder, *, gained: set[int], lost: set[int], kept: se
     """Queue the technicians' push notifications and tell the dispatch board."""
     when = f"{work_order.scheduled_start:%a %d %b %H:%M}" if work_order.scheduled_start else ""
     data = {"work_order": work_order.pk, "state": work_order.state}
-    for user_id in sorted(gained):
-        notify(
-            user_id=user_id,
-            kind="job.assigned",
-            title="New job",
-            body=f"{work_order.get_kind_display()} at {work_order.site.name}, {when}".strip(", "),
-            data=data,
-            collapse_key=f"job-{work_order.pk}",
-        )
-    for user_id in sorted(kept):
-        notify(
-            user_id=user_id,
-            kind="job.rescheduled",
-            title="Job rescheduled",
-            body=f"{work_order.get_kind_display()} at {work_order.site.name}, {when}".strip(", "),
-            data=data,
-            collapse_key=f"job-{work_order.pk}",
-        )
-    for user_id in sorted(lost):
-        notify(
-            user_id=user_id,
-            kind="job.unassigned",
-            data=data,
-            collapse_key=f"job-{work_order.pk}",
-        )
+    body = f"{work_order.get_kind_display()} at {work_order.site.name}, {when}".strip(", ")
+    for users, kind, title in (
+        (gained, "job.assigned", "New job"),
+        (kept, "job.rescheduled", "Job rescheduled"),
+        (lost, "job.unassigned", ""),  # a data message: the app pulls and drops the job
+    ):
+        for user_id in sorted(users):
+            notify(
+                user_id=user_id,
+                kind=kind,
+                title=title,
+                body=body if title else "",
+                data=data,
+                collapse_key=f"job-{work_order.pk}",
+            )
     if work_order.territory:
         realtime.publish_on_commit(
             realtime.dispatch_group(work_order.territory),
