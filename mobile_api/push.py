@@ -55,25 +55,66 @@ class RecordingPushBackend:
         return {"name": f"recorded/{row.pk}"}
 
 
+class RetryLater(Exception):
+    """FCM asked to wait (429 or 503 with ``Retry-After``): retry after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"retry after {delay:g} s")
+        self.delay = delay
+
+
+def _client_class() -> type[Any]:
+    """pyfcm's client, minus its waiting: it sleeps through a ``Retry-After`` inside the call
+    (and urllib3 retries 502/503 with backoff), which would stall every other send of the
+    worker. Here a ``Retry-After`` raises ``RetryLater`` and the worker reschedules that one
+    message, and nothing is retried inside the call."""
+    from pyfcm import FCMNotification
+
+    class Client(FCMNotification):
+        def send_request(self, payload: Any = None, timeout: Any = None) -> Any:
+            response = self.requests_session.post(self.fcm_end_point, data=payload, timeout=timeout)
+            retry_after = response.headers.get("Retry-After")
+            if response.status_code in (429, 503) and retry_after:
+                try:
+                    delay = float(retry_after)
+                except ValueError:
+                    delay = 60.0  # an HTTP date: rare from FCM; wait a minute
+                raise RetryLater(max(delay, 0.0))
+            if self._is_access_token_expired(response):
+                self.thread_local.token_expiry = 0
+                response = self.requests_session.post(
+                    self.fcm_end_point, data=payload, timeout=timeout
+                )
+            return response
+
+    return Client
+
+
 class FCMPushBackend:
-    """FCM HTTP v1 through pyfcm. ``ENDPOINT_BASE`` points it at a test server."""
+    """FCM HTTP v1 through pyfcm. ``ENDPOINT_BASE`` points it at a test server. Errors come
+    back as pyfcm's exceptions (``FCMNotRegisteredError`` for 404, ``InvalidDataError`` for
+    400, ``FCMServerError`` for other failures) or ``RetryLater``."""
 
     def __init__(
         self,
         *,
-        SERVICE_ACCOUNT_FILE: str,  # noqa: N803 - settings keys
+        SERVICE_ACCOUNT_FILE: str = "",  # noqa: N803 - settings keys
         PROJECT_ID: str,  # noqa: N803
         ENDPOINT_BASE: str | None = None,  # noqa: N803
         credentials: Any = None,
         **_: Any,
     ) -> None:
-        from pyfcm import FCMNotification
+        from requests.adapters import HTTPAdapter
 
+        client_class = _client_class()
+        no_retries = HTTPAdapter(max_retries=0)
         if credentials is not None:
-            self.client = FCMNotification(credentials=credentials, project_id=PROJECT_ID)
+            self.client = client_class(
+                credentials=credentials, project_id=PROJECT_ID, adapter=no_retries
+            )
         else:
-            self.client = FCMNotification(
-                service_account_file=SERVICE_ACCOUNT_FILE, project_id=PROJECT_ID
+            self.client = client_class(
+                service_account_file=SERVICE_ACCOUNT_FILE, project_id=PROJECT_ID, adapter=no_retries
             )
         if ENDPOINT_BASE:
             self.client.FCM_END_POINT_BASE = ENDPOINT_BASE

@@ -1,0 +1,46 @@
+"""``manage.py run_worker``: send the outbox's push notifications until stopped (SIGTERM or
+Ctrl-C end it after the current batch). Several may run at once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import close_old_connections
+
+from mobile_api.outbox import run_once
+
+
+class Command(BaseCommand):
+    help = "Send the queued push notifications (the outbox) until stopped."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--idle-sleep", type=float, default=0.5, help="seconds between empty polls"
+        )
+        parser.add_argument("--once", action="store_true", help="one batch, then exit")
+
+    def handle(self, *args: Any, idle_sleep: float, once: bool, **options: Any) -> None:
+        stopping = False
+
+        def stop(signum: int, frame: Any) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        while not stopping:
+            outcome = run_once()
+            close_old_connections()
+            handled = outcome.sent + outcome.retried + outcome.failed
+            if handled:
+                self.stdout.write(
+                    f"sent {outcome.sent}, retrying {outcome.retried}, failed {outcome.failed}, "
+                    f"tokens deactivated {outcome.deactivated}"
+                )
+            if once:
+                break
+            if not handled:
+                time.sleep(idle_sleep)
