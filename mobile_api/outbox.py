@@ -105,6 +105,7 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
     backend = get_push_backend()
     retry_in: float | None = None
     invalid: str | None = None
+    unregistered = False
     delivered = 0
     for device in devices:
         try:
@@ -113,6 +114,7 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
         except FCMNotRegisteredError:
             Device.objects.filter(pk=device.pk).update(fcm_token_active=False)
             outcome.deactivated += 1
+            unregistered = True
         except InvalidDataError as error:
             invalid = str(error)[:1000]
         except RetryLater as wait:
@@ -129,7 +131,16 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
         _finish(row, OutboxState.SENT, "")
         outcome.sent += 1
     else:
-        reason = invalid or ("gave up after retries" if retry_in is not None else "no_push_token")
+        if invalid:
+            reason = f"invalid_argument: {invalid}"
+        elif retry_in is not None:
+            reason = f"gave up after {row.attempts} attempts"
+        else:
+            reason = (
+                "unregistered: no device token is valid any more"
+                if unregistered
+                else "no_push_token"
+            )
         _finish(row, OutboxState.FAILED, reason)
         outcome.failed += 1
 

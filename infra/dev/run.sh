@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run`: migrate, load the demo data once, then serve HTTP and WebSockets with daphne and
-# run the task worker beside it. Stops both on Ctrl-C.
+# run the task worker and the push worker beside it. Stops them all on Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=.venv/bin/python
@@ -40,7 +40,9 @@ INFO
 
 $PY manage.py db_worker --queue-name='*' --no-reload &
 worker=$!
-trap 'kill $worker 2>/dev/null || true' EXIT INT TERM
+$PY manage.py run_worker &
+push=$!
+trap 'kill $worker $push 2>/dev/null || true' EXIT INT TERM
 exec_status=0
 .venv/bin/daphne --bind "$HOST" --port "$PORT" server.asgi:application || exec_status=$?
 exit $exec_status

@@ -1,0 +1,134 @@
+"""The outbox worker through the real pyfcm client against the FCM v1 test server: each of
+FCM's error answers gives its documented outcome, and a Retry-After never blocks the other
+sends."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from mobile_api import outbox
+from mobile_api.models import Device
+from mobile_api.push import get_push_backend
+from server.enums import Role
+from server.models import Notification, OutboxState
+from server.notifications import notify
+from tests.fcm_server import (
+    FcmTestServer,
+    fake_credentials,
+    internal,
+    invalid_argument,
+    quota,
+    unavailable,
+    unregistered,
+)
+
+
+@pytest.fixture
+def fcm(settings):
+    with FcmTestServer() as server:
+        settings.FIELDLINE_PUSH = {
+            "BACKEND": "mobile_api.push.FCMPushBackend",
+            "PROJECT_ID": "fieldline-test",
+            "ENDPOINT_BASE": server.endpoint_base,
+            "credentials": fake_credentials(),
+        }
+        get_push_backend.cache_clear()
+        yield server
+    get_push_backend.cache_clear()
+
+
+def _user_with_token(make_user, token: str):
+    user = make_user(Role.TECHNICIAN)
+    Device.objects.create(
+        user=user, client_id=token, platform="android", app_version="1.0",
+        fcm_token=token, fcm_token_active=True,
+    )  # fmt: skip
+    return user
+
+
+def test_a_push_goes_out_as_fcm_v1_with_its_id_and_collapse_key(fcm, make_user):
+    user = _user_with_token(make_user, "tok-a")
+    row = notify(
+        user_id=user.pk, kind="job.assigned", title="New job", body="Repair",
+        data={"work_order": "w1"}, collapse_key="job-w1",
+    )  # fmt: skip
+
+    assert outbox.run_once().sent == 1
+
+    [request] = fcm.received_for("tok-a")
+    assert request["notification"] == {"title": "New job", "body": "Repair"}
+    assert request["data"]["notification_id"] == str(row.pk)
+    assert request["android"]["collapse_key"] == "job-w1"
+
+
+def test_unregistered_deactivates_the_token(fcm, make_user):
+    user = _user_with_token(make_user, "tok-gone")
+    fcm.answer("tok-gone", unregistered())
+    row = notify(user_id=user.pk, kind="job.assigned")
+
+    outcome = outbox.run_once()
+
+    assert outcome.deactivated == 1
+    assert Device.objects.get(fcm_token="tok-gone").fcm_token_active is False
+    row.refresh_from_db()
+    assert (row.state, row.last_error.split(":")[0]) == (OutboxState.FAILED, "unregistered")
+    # and it gets nothing any more
+    notify(user_id=user.pk, kind="job.assigned")
+    outbox.run_once()
+    assert len(fcm.received_for("tok-gone")) == 1
+
+
+def test_invalid_argument_fails_the_row_with_the_reason(fcm, make_user):
+    user = _user_with_token(make_user, "tok-bad")
+    fcm.answer("tok-bad", invalid_argument("The registration token is not a valid FCM token"))
+    row = notify(user_id=user.pk, kind="job.assigned")
+
+    outbox.run_once()
+
+    row.refresh_from_db()
+    assert row.state == OutboxState.FAILED
+    assert "INVALID_ARGUMENT" in row.last_error
+
+
+def test_retry_after_reschedules_that_row_without_blocking_the_others(fcm, make_user):
+    busy = _user_with_token(make_user, "tok-busy")
+    other = _user_with_token(make_user, "tok-free")
+    fcm.answer("tok-busy", quota(retry_after=30))
+    waiting = notify(user_id=busy.pk, kind="job.assigned")
+    notify(user_id=other.pk, kind="job.assigned")
+    now = timezone.now()
+
+    outcome = outbox.run_once(now=now)
+
+    assert (outcome.sent, outcome.retried) == (1, 1)
+    assert len(fcm.received_for("tok-busy")) == 1  # not resent after a sleep
+    waiting.refresh_from_db()
+    assert waiting.state == OutboxState.PENDING
+    assert waiting.next_attempt_at == now + dt.timedelta(seconds=30)
+    # when it is due again, it goes
+    assert outbox.run_once(now=now + dt.timedelta(seconds=31)).sent == 1
+
+
+def test_server_errors_back_off_then_give_up(fcm, make_user):
+    user = _user_with_token(make_user, "tok-down")
+    fcm.answer("tok-down", unavailable(), *[internal()] * outbox.MAX_ATTEMPTS)
+    row = notify(user_id=user.pk, kind="job.assigned")
+    now = timezone.now()
+
+    first = outbox.run_once(now=now)
+    row.refresh_from_db()
+    assert first.retried == 1
+    assert now < row.next_attempt_at <= now + dt.timedelta(seconds=outbox.BASE_DELAY_S)
+    assert len(fcm.received_for("tok-down")) == 1  # one request: no retries inside pyfcm
+
+    later = now
+    for _ in range(outbox.MAX_ATTEMPTS):
+        later += dt.timedelta(seconds=outbox.MAX_DELAY_S + outbox.LEASE.total_seconds())
+        outbox.run_once(now=later)
+    row.refresh_from_db()
+    assert row.state == OutboxState.FAILED
+    assert row.last_error == f"gave up after {outbox.MAX_ATTEMPTS} attempts"
+    assert Notification.objects.filter(state=OutboxState.PENDING).count() == 0
