@@ -21,6 +21,7 @@ cat <<INFO
   Admin                  http://$HOST:$PORT/admin/          (admin / fieldline-demo)
   REST API               http://$HOST:$PORT/api/v1/
   Device WebSocket       ws://$HOST:$PORT/ws/device/?token=<access token>
+  Dispatch board         ws://$HOST:$PORT/ws/dispatch/?token=<access token>   (dispatcher1)
   Health                 http://$HOST:$PORT/healthz   http://$HOST:$PORT/readyz
 
   Demo logins (password for all: fieldline-demo)
