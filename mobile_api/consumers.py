@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from mobile_api.authentication import DeviceAuthError, device_for_access_token
 from mobile_api.models import Device
 from server.access import Capability, has_capability, scope_keys_for
+from server.models import DeviceNotice
 from server.realtime import device_group, dispatch_group, scope_group, user_group
 from territories.scope import DISPATCH_PREFIX
 from territories.selectors import active_territory_codes
@@ -76,7 +77,37 @@ class _TokenConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
 
+def _last_seq(scope: dict[str, Any]) -> int | None:
+    """``?last_seq=N``: the number of the last notice the device saw before reconnecting."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("last_seq")
+    if not values or not values[0].isdigit():
+        return None
+    return int(values[0])
+
+
+def _missed(user_id: int, last_seq: int | None) -> tuple[int, list[dict[str, Any]], bool]:
+    """The user's latest notice number, the notices after ``last_seq``, and whether some are
+    gone (older than what is kept): then the device must pull."""
+    notices = DeviceNotice.objects.filter(user_id=user_id)
+    latest = notices.order_by("-seq").values_list("seq", flat=True).first() or 0
+    if last_seq is None:
+        return latest, [], False
+    missed = [
+        {"type": "notice", "seq": seq, "kind": kind, "payload": payload}
+        for seq, kind, payload in notices.filter(seq__gt=last_seq)
+        .order_by("seq")
+        .values_list("seq", "kind", "payload")
+    ]
+    expected = latest - last_seq
+    return latest, missed, len(missed) < expected
+
+
 class DeviceConsumer(_TokenConsumer):
+    """Pokes (pull now) and numbered notices (a job assigned, rescheduled, taken away). A
+    device reconnecting with ``?last_seq=N`` gets the notices after N it missed, in order,
+    then a poke; if some are no longer kept, the poke says so (``"reason": "missed"``). A
+    notice may arrive twice around a reconnect: the app drops a number it has seen."""
+
     async def connect(self) -> None:
         device = await self._authenticate()
         if device is None:
@@ -90,7 +121,26 @@ class DeviceConsumer(_TokenConsumer):
             ]
         )
         await self.accept()
-        await self.send_json({"type": "hello", "device": device.pk})
+        last_seq = _last_seq(self.scope)
+        latest, missed, gap = await database_sync_to_async(_missed)(device.user_id, last_seq)
+        await self.send_json({"type": "hello", "device": device.pk, "seq": latest})
+        for notice in missed:
+            await self.send_json(notice)
+        if last_seq is not None:
+            poke: dict[str, Any] = {"type": "sync.poke"}
+            if gap:
+                poke["reason"] = "missed"
+            await self.send_json(poke)
+
+    async def device_notice(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {
+                "type": "notice",
+                "seq": event["seq"],
+                "kind": event["kind"],
+                "payload": event["payload"],
+            }
+        )
 
     async def sync_poke(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "sync.poke"})

@@ -88,3 +88,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.user_id} ({self.state})"
+
+
+class DeviceNotice(models.Model):
+    """A notice to a user's devices over ``/ws/device/`` (a job assigned, taken away,
+    rescheduled), numbered per user so a device that reconnects with the last number it saw
+    gets exactly what it missed. Kept a week (``server.notifications.NOTICE_RETENTION``); a
+    device further behind is told to pull."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "seq"]
+        constraints = [models.UniqueConstraint(fields=["user", "seq"], name="one_notice_per_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}#{self.seq} {self.kind}"

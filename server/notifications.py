@@ -1,11 +1,16 @@
-"""Queueing push notifications: the domain writes outbox rows in its own transaction; the
-worker sends them (FCM through pyfcm) after commit."""
+"""Telling devices: push notifications (outbox rows the worker sends through FCM after
+commit) and numbered notices on the device socket, both written in the domain's own
+transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-from server.models import Notification
+from django.utils import timezone
+
+from server import realtime
+from server.models import DeviceNotice, Notification, User
 
 
 def notify(
@@ -27,3 +32,31 @@ def notify(
         data=data or {},
         collapse_key=collapse_key,
     )
+
+
+NOTICE_RETENTION = dt.timedelta(days=7)
+
+
+def device_notice(*, user_id: int, kind: str, payload: dict[str, Any]) -> DeviceNotice:
+    """Number and keep a notice for ``user_id``'s devices, inside the caller's transaction,
+    and send it to their sockets after commit. Numbers follow commit order per user: the
+    user's row is locked until the transaction ends."""
+    User.objects.select_for_update().filter(pk=user_id).values_list("pk", flat=True).first()
+    last = (
+        DeviceNotice.objects.filter(user_id=user_id)
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+        .first()
+    ) or 0
+    # Older ones go as new ones come (the newest stays, so numbers never restart): a device
+    # that far behind is told to pull instead.
+    DeviceNotice.objects.filter(
+        user_id=user_id, created_at__lt=timezone.now() - NOTICE_RETENTION
+    ).exclude(seq=last).delete()
+    notice = DeviceNotice.objects.create(user_id=user_id, seq=last + 1, kind=kind, payload=payload)
+    realtime.publish_on_commit(
+        realtime.user_group(user_id),
+        "device.notice",
+        {"seq": notice.seq, "kind": kind, "payload": payload},
+    )
+    return notice

@@ -43,7 +43,7 @@ from server.access import Capability, require_capability
 from server.enums import Role
 from server.errors import ApplicationError
 from server.models import User
-from server.notifications import notify
+from server.notifications import device_notice, notify
 from territories.models import MemberRole
 from territories.scope import member_codes
 
@@ -347,6 +347,9 @@ def _notify(work_order: WorkOrder, *, gained: set[int], lost: set[int], kept: se
                 body=body if title else "",
                 data=data,
                 collapse_key=f"job-{work_order.pk}",
+            )
+            device_notice(
+                user_id=user_id, kind=kind, payload={**data, "title": title, "body": body}
             )
     if work_order.territory:
         realtime.publish_on_commit(
