@@ -132,3 +132,20 @@ def test_server_errors_back_off_then_give_up(fcm, make_user):
     assert row.state == OutboxState.FAILED
     assert row.last_error == f"gave up after {outbox.MAX_ATTEMPTS} attempts"
     assert Notification.objects.filter(state=OutboxState.PENDING).count() == 0
+
+
+def test_a_revoked_device_gets_no_further_pushes(fcm, make_user):
+    from mobile_api.services import device_revoke
+
+    user = _user_with_token(make_user, "tok-lost")
+    notify(user_id=user.pk, kind="job.assigned")
+    outbox.run_once()
+    device = Device.objects.get(fcm_token="tok-lost")
+
+    device_revoke(actor=make_user(Role.ADMIN), device=device, reason="Lost in a taxi")
+    row = notify(user_id=user.pk, kind="job.assigned")
+    outbox.run_once()
+
+    assert len(fcm.received_for("tok-lost")) == 1  # only the push before the revocation
+    row.refresh_from_db()
+    assert (row.state, row.last_error.split(":")[0]) == (OutboxState.FAILED, "no_push_token")
