@@ -74,7 +74,8 @@ def _time_zone(jobs: list[WorkOrder]) -> str:
     return zones.most_common(1)[0][0] if zones else str(settings.TIME_ZONE)
 
 
-def _seconds(moment: dt.datetime, origin: dt.datetime) -> int:
+def seconds_from(origin: dt.datetime, moment: dt.datetime) -> int:
+    """``moment`` as whole seconds after ``origin`` (the plan's times)."""
     return int((moment - origin).total_seconds())
 
 
@@ -82,7 +83,10 @@ def _windows(job: WorkOrder, origin: dt.datetime) -> tuple[Window, ...]:
     end_of_day = 24 * 3600
     windows = []
     for start, end in parse_windows(job.time_windows):
-        begin, finish = max(0, _seconds(start, origin)), min(end_of_day, _seconds(end, origin))
+        begin, finish = (
+            max(0, seconds_from(origin, start)),
+            min(end_of_day, seconds_from(origin, end)),
+        )
         if begin < finish:
             windows.append((begin, finish))
     return tuple(windows)
@@ -138,8 +142,8 @@ def shifts_of(
         periods = working.get(user_id)
         if profile is None or not periods:
             continue
-        start = max(_seconds(periods[0][0], origin), after_s)
-        end = _seconds(periods[-1][1], origin)
+        start = max(seconds_from(origin, periods[0][0]), after_s)
+        end = seconds_from(origin, periods[-1][1])
         home = (profile.home_longitude, profile.home_latitude)
         departure = home
         if user_id in busy:  # on a job: the day resumes where and when it ends
@@ -171,7 +175,7 @@ def visit_for(
         )
     pinned_start = None
     if pinned_to is not None and job.scheduled_start is not None:
-        pinned_start = max(_seconds(job.scheduled_start, origin), after_s)
+        pinned_start = max(seconds_from(origin, job.scheduled_start), after_s)
     needs = dict(job.required_skills)
     needs.update({f"cert:{code}": 1 for code in job.required_certifications})
     return Visit(
@@ -205,7 +209,7 @@ def _last_finished(
         .select_related("work_order__site")
         .order_by("work_order__state_changed_at")
     )
-    after_s = max(0, _seconds(now, origin))
+    after_s = max(0, seconds_from(origin, now))
     on_a_job = set(busy)
     for member in finished:  # later ones overwrite earlier ones
         site = member.work_order.site
@@ -227,7 +231,7 @@ def territory_day(
     )
     time_zone = _time_zone(candidates)
     origin = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(time_zone))
-    after_s = max(0, _seconds(now, origin)) if replan and now is not None else 0
+    after_s = max(0, seconds_from(origin, now)) if replan and now is not None else 0
     leads = dict(
         CrewMember.objects.filter(work_order__in=candidates, is_lead=True).values_list(
             "work_order_id", "technician_id"
@@ -250,7 +254,7 @@ def territory_day(
         if job.state in UNDER_WAY:
             if replan and job.pk in leads:
                 expected_end = (
-                    _seconds(job.scheduled_end, origin)
+                    seconds_from(origin, job.scheduled_end)
                     if job.scheduled_end
                     else after_s + job.estimated_minutes * 60
                 )

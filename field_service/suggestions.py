@@ -13,25 +13,27 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from field_service import states
-from field_service.day_problem import shifts_of, technicians_of, travel_for, visit_for
+from field_service.day_problem import (
+    seconds_from,
+    shifts_of,
+    technicians_of,
+    travel_for,
+    visit_for,
+)
 from field_service.models import CrewMember, WorkOrder
 from field_service.planning.insertion import DayRoute, PlannedStop, Suggestion, rank
 from field_service.services.work_orders import parse_windows
 from server.models import User
 
 
-def _seconds(moment: dt.datetime, origin: dt.datetime) -> int:
-    return int((moment - origin).total_seconds())
-
-
 def _latest_start(
     pinned: bool, windows: list[Any], start: dt.datetime, shift_end_s: int, origin: dt.datetime
 ) -> int:
     if pinned:
-        return _seconds(start, origin)
+        return seconds_from(origin, start)
     for begin, end in parse_windows(windows) if windows else ():
         if begin <= start <= end:
-            return _seconds(end, origin)
+            return seconds_from(origin, end)
     return shift_end_s
 
 
@@ -80,8 +82,8 @@ def _days(
             PlannedStop(
                 visit_id=job_id,
                 point=(lng, lat),
-                start_s=_seconds(start, origin),
-                service_s=max(0, _seconds(end, start)),
+                start_s=seconds_from(origin, start),
+                service_s=max(0, seconds_from(start, end)),
                 latest_start_s=_latest_start(pinned, windows, start, shift.window[1], origin),
                 pinned=pinned,
             )

@@ -13,10 +13,11 @@ from django.utils import timezone
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
-from territories.models import JobKind, JobState, ModelState, TerritoryJob, TerritoryModel
+from territories.models import JobKind, JobState, TerritoryJob, TerritoryModel
 from territories.progress import JobProgress, Progress
 from territories.services.maps import planning_model
 from territories.services.realignment import (
+    current_model,
     realignment_preview,
     territory_model_activate,
     territory_model_assign,
@@ -42,12 +43,7 @@ def _check_startable(model_id: int, kind: str) -> TerritoryModel:
     """The model a job of ``kind`` may run on, or the 4xx it would end with (so that a
     request that cannot succeed fails at once, not in the worker)."""
     if kind == JobKind.ASSIGN:
-        model = TerritoryModel.objects.filter(pk=model_id).first()
-        if model is None or model.state == ModelState.ARCHIVED:
-            raise ApplicationError(
-                "not_found", f"No current territory model {model_id}.", status=404
-            )
-        return model
+        return current_model(model_id)
     return planning_model(model_id)
 
 

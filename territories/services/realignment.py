@@ -38,11 +38,11 @@ def territory_model_assign(
     """Assign every site and account in a model (planning or active) and record it."""
     if actor is not None:
         require_capability(actor, Capability.TERRITORY_MANAGE)
-    model = _current(model_id)
+    model = current_model(model_id)
     outcome, started = _compute(model, progress)
     progress.stage("recording")
     with transaction.atomic():
-        model = _current(model_id, lock=True)
+        model = current_model(model_id, lock=True)
         outcome = _recheck(model, outcome, started)
         changed = assignment.record(model, outcome)
         moved = 0
@@ -52,7 +52,7 @@ def territory_model_assign(
     return {"changed": changed, "accounts_moved": moved, "accounts": outcome.counts()}
 
 
-def _current(model_id: int, *, lock: bool = False) -> TerritoryModel:
+def current_model(model_id: int, *, lock: bool = False) -> TerritoryModel:
     """A planning or active model (locked when asked), or a 404."""
     models = TerritoryModel.objects.select_for_update() if lock else TerritoryModel.objects
     model = models.filter(pk=model_id).first()
