@@ -78,6 +78,9 @@ class Outcome:
 
     sites: dict[str, Placement] = field(default_factory=dict)
     accounts: dict[str, Placement] = field(default_factory=dict)
+    # Each account's territory code in the active model as it was read (those with one):
+    # what a preview compares with, read once with the accounts.
+    current_codes: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         reasons: dict[str, int] = {}
@@ -130,17 +133,19 @@ def compute(model: TerritoryModel, progress: Progress = SILENT) -> Outcome:
             primary[account_id] = site_id
     accounts = Account.objects.filter(archived_at__isnull=True)
     progress.stage("assigning accounts", accounts.count())
-    for ids in itertools.batched(
-        accounts.values_list("pk", flat=True).iterator(chunk_size=READ_CHUNK), READ_CHUNK
+    for batch in itertools.batched(
+        accounts.values_list("pk", "territory").iterator(chunk_size=READ_CHUNK), READ_CHUNK
     ):
-        for account_id in ids:
+        for account_id, current in batch:
+            if current:
+                outcome.current_codes[account_id] = current
             primary_site = primary.get(account_id)
             if primary_site is None:
                 outcome.accounts[account_id] = (None, "no_geocode", Cause.RULE)
             else:
                 territory, site_reason, _ = outcome.sites[primary_site]
                 outcome.accounts[account_id] = (territory, site_reason, Cause.RULE)
-        progress.advance(len(ids))
+        progress.advance(len(batch))
     for override in Override.objects.filter(removed_at__isnull=True):
         territory_id = by_code.get(override.territory_code)
         target = outcome.sites if override.record_type == RecordType.SITE else outcome.accounts

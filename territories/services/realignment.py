@@ -120,12 +120,7 @@ def realignment_preview(
         if territory is not None
     }
     progress.stage("comparing", len(outcome.accounts))
-    before = dict(
-        Account.objects.filter(archived_at__isnull=True)
-        .exclude(territory="")
-        .values_list("pk", "territory")
-        .iterator(chunk_size=assignment.READ_CHUNK)
-    )
+    before = outcome.current_codes
     moved = sorted(a for a, code in after.items() if a in before and before[a] != code)
     added = sorted(a for a in after if a not in before)
     unassigned = sorted(a for a in before if a not in after)
