@@ -93,20 +93,21 @@ def _missed(user_id: int, last_seq: int | None) -> tuple[int, list[dict[str, Any
     if last_seq is None:
         return latest, [], False
     missed = [
-        {"type": "notice", "seq": seq, "kind": kind, "payload": payload}
-        for seq, kind, payload in notices.filter(seq__gt=last_seq)
+        {"type": "notice", "seq": seq, "kind": kind, "at": at.isoformat(), "payload": payload}
+        for seq, kind, at, payload in notices.filter(seq__gt=last_seq)
         .order_by("seq")
-        .values_list("seq", "kind", "payload")
+        .values_list("seq", "kind", "created_at", "payload")
     ]
     expected = latest - last_seq
     return latest, missed, len(missed) < expected
 
 
 class DeviceConsumer(_TokenConsumer):
-    """Pokes (pull now) and numbered notices (a job assigned, rescheduled, taken away). A
-    device reconnecting with ``?last_seq=N`` gets the notices after N it missed, in order,
-    then a poke; if some are no longer kept, the poke says so (``"reason": "missed"``). A
-    notice may arrive twice around a reconnect: the app drops a number it has seen."""
+    """Pokes (pull now) and numbered notices (a job assigned, rescheduled, cancelled, taken
+    away; ``at`` is when it happened, in server time). A device reconnecting with
+    ``?last_seq=N`` gets the notices after N it missed, in order, then a poke; if some are no
+    longer kept, the poke says so (``"reason": "missed"``). A notice may arrive twice around a
+    reconnect: the app drops a number it has seen."""
 
     async def connect(self) -> None:
         device = await self._authenticate()
@@ -138,6 +139,7 @@ class DeviceConsumer(_TokenConsumer):
                 "type": "notice",
                 "seq": event["seq"],
                 "kind": event["kind"],
+                "at": event["at"],
                 "payload": event["payload"],
             }
         )

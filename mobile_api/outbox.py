@@ -51,8 +51,10 @@ def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
     return (rng or random).uniform(0, ceiling)
 
 
-def claim(*, now: dt.datetime | None = None, limit: int = BATCH) -> list[Notification]:
-    """Due rows, leased to this worker."""
+def claim(
+    *, now: dt.datetime | None = None, limit: int = BATCH, lease: dt.timedelta = LEASE
+) -> list[Notification]:
+    """Due rows, leased to this worker for ``lease`` (longer than a batch takes to send)."""
     now = now or timezone.now()
     with transaction.atomic():
         due = Notification.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
@@ -60,7 +62,7 @@ def claim(*, now: dt.datetime | None = None, limit: int = BATCH) -> list[Notific
             due = due.select_for_update(skip_locked=True)
         rows = list(due.order_by("next_attempt_at", "id")[:limit])
         Notification.objects.filter(pk__in=[r.pk for r in rows]).update(
-            attempts=F("attempts") + 1, next_attempt_at=now + LEASE
+            attempts=F("attempts") + 1, next_attempt_at=now + lease
         )
     for row in rows:
         row.attempts += 1
@@ -150,9 +152,11 @@ def _finish(row: Notification, state: str, error: str) -> None:
     Notification.objects.filter(pk=row.pk).update(state=state, last_error=error, sent_at=sent_at)
 
 
-def run_once(*, now: dt.datetime | None = None, limit: int = BATCH) -> Outcome:
+def run_once(
+    *, now: dt.datetime | None = None, limit: int = BATCH, lease: dt.timedelta = LEASE
+) -> Outcome:
     """Claim a batch and send it; what the worker does in a loop."""
     outcome = Outcome()
-    for row in claim(now=now, limit=limit):
+    for row in claim(now=now, limit=limit, lease=lease):
         deliver(row, outcome, now=now)
     return outcome

@@ -57,6 +57,6 @@ def device_notice(*, user_id: int, kind: str, payload: dict[str, Any]) -> Device
     realtime.publish_on_commit(
         realtime.user_group(user_id),
         "device.notice",
-        {"seq": notice.seq, "kind": kind, "payload": payload},
+        {"seq": notice.seq, "kind": kind, "at": notice.created_at.isoformat(), "payload": payload},
     )
     return notice

@@ -78,6 +78,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypedDict
 
@@ -101,6 +102,7 @@ FAKE_ACCESS_TOKEN = "fake-fcm-access-token"
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 _SEND_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/messages:send$")
+TOKEN_PATH = "/token"
 
 
 # --------------------------------------------------------------------------- credentials
@@ -125,6 +127,30 @@ def fake_credentials(token: str = FAKE_ACCESS_TOKEN) -> FakeCredentials:
     return FakeCredentials(token)
 
 
+def service_account_info(*, project_id: str, token_uri: str) -> dict[str, str]:
+    """A service-account key file's contents, with a fresh RSA key, whose ``token_uri`` is
+    this server: a process configured with it (``FCM_SERVICE_ACCOUNT_FILE``) signs its JWT and
+    gets its access token exactly as from Google, only on loopback."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": "fieldline-test-key",
+        "private_key": pem,
+        "client_email": f"push@{project_id}.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+
+
 # --------------------------------------------------------------------------- answers
 
 
@@ -135,6 +161,7 @@ class Answer:
     status: int
     body: dict[str, Any] | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    delay: float = 0.0  # seconds to wait before answering (a slow FCM)
 
 
 def _error(
@@ -155,9 +182,9 @@ def _error(
     return Answer(code, body, headers)
 
 
-def ok() -> Answer:
-    """200 ``{"name": "projects/<project>/messages/<n>"}``."""
-    return Answer(200)
+def ok(*, delay: float = 0.0) -> Answer:
+    """200 ``{"name": "projects/<project>/messages/<n>"}``, after ``delay`` seconds."""
+    return Answer(200, delay=delay)
 
 
 def unregistered() -> Answer:
@@ -230,6 +257,8 @@ class _State:
         default_factory=lambda: defaultdict(deque)
     )
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    delay: float = 0.0  # of the default ``ok()`` answer
+    token_requests: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -240,10 +269,38 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def _reply(self, status: int, reply: Any, headers: tuple[tuple[str, str], ...] = ()) -> None:
+        payload = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        """``/_received``: how many messages arrived (for a server in another process)."""
+        state = self.server.state
+        if self.path != "/_received":
+            self._reply(404, {"error": "not found"})
+            return
+        with state.lock:
+            sends = sum(1 for r in state.received if _SEND_PATH.match(r["path"]))
+        self._reply(200, {"messages": sends, "token_requests": state.token_requests})
+
     def do_POST(self) -> None:
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path == TOKEN_PATH:
+            # OAuth 2.0 JWT bearer grant, as a service account refreshes its access token.
+            with state.lock:
+                state.token_requests += 1
+            self._reply(
+                200, {"access_token": FAKE_ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"}
+            )
+            return
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
@@ -264,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
                 answer = invalid_argument("Request contains an invalid argument.")
             else:
                 queue = state.queues[token]
-                answer = queue.popleft() if queue else ok()
+                answer = queue.popleft() if queue else ok(delay=state.delay)
             if answer.body is None:
                 project = match.group("project") if match else "p"
                 reply: dict[str, Any] = {
@@ -285,29 +342,25 @@ class _Handler(BaseHTTPRequestHandler):
             )
             state.lock.notify_all()
 
-        payload = json.dumps(reply).encode()
-        self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
+        if answer.delay:
+            time.sleep(answer.delay)
+        self._reply(answer.status, reply, answer.headers)
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, port: int = 0) -> None:
         self.state = state
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
 
 class FcmTestServer:
     """Loopback FCM v1 ``messages:send`` endpoint with per-token scripted answers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, port: int = 0) -> None:
         self._state = _State()
+        self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -315,7 +368,7 @@ class FcmTestServer:
 
     def start(self) -> Self:
         if self._server is None:
-            self._server = _Server(self._state)
+            self._server = _Server(self._state, self._port)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.02},
@@ -362,7 +415,42 @@ class FcmTestServer:
         """For ``FCMNotification.FCM_END_POINT_BASE``; pyfcm appends ``/<pid>/messages:send``."""
         return f"{self.base_url}v1/projects"
 
+    @property
+    def token_uri(self) -> str:
+        return f"{self.base_url}{TOKEN_PATH.lstrip('/')}"
+
+    def write_service_account(self, path: Path, project_id: str) -> Path:
+        """A service-account file that gets its access tokens from this server."""
+        info = service_account_info(project_id=project_id, token_uri=self.token_uri)
+        path.write_text(json.dumps(info))
+        return path
+
+    def environment(self, service_account: Path, project_id: str) -> dict[str, str]:
+        """The variables that point a Fieldline process's pyfcm at this server."""
+        self.write_service_account(service_account, project_id)
+        return {
+            "FCM_SERVICE_ACCOUNT_FILE": str(service_account),
+            "FCM_PROJECT_ID": project_id,
+            "FCM_ENDPOINT_BASE": self.endpoint_base,
+        }
+
     # scripting and inspection -------------------------------------------------
+
+    @property
+    def delay(self) -> float:
+        return self._state.delay
+
+    @delay.setter
+    def delay(self, seconds: float) -> None:
+        """Make every unscripted answer wait ``seconds`` (a slow FCM)."""
+        with self._state.lock:
+            self._state.delay = seconds
+
+    @property
+    def token_requests(self) -> int:
+        """How many access tokens service accounts fetched."""
+        with self._state.lock:
+            return self._state.token_requests
 
     def answer(self, token: str | None, *responses: Answer) -> None:
         """Queue responses for messages to ``token``; an empty queue answers ``ok()``."""
@@ -396,3 +484,33 @@ class FcmTestServer:
                     )
                 self._state.lock.wait(remaining)
             return list(self._state.received)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tests.fcm_server``: serve on loopback until stopped (for benchmarks, which
+    run the worker in other processes). Every message gets ``ok()``; ``GET /_received`` counts
+    them."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--project", default="fieldline-test")
+    parser.add_argument("--service-account", type=Path, required=True, help="file to write")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with FcmTestServer(port=args.port) as server:
+        server.delay = args.delay
+        environment = server.environment(args.service_account, args.project)
+        print(json.dumps(environment), flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

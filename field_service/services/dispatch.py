@@ -36,6 +36,7 @@ from field_service.models import (
     TechnicianSkill,
     WorkOrder,
 )
+from field_service.services.notices import tell_technicians
 from field_service.services.work_orders import parse_windows, work_order_transition
 from field_service.shifts import covers, working_intervals
 from server import realtime
@@ -43,7 +44,6 @@ from server.access import Capability, require_capability
 from server.enums import Role
 from server.errors import ApplicationError
 from server.models import User
-from server.notifications import device_notice, notify
 from territories.models import MemberRole
 from territories.scope import member_codes
 
@@ -331,26 +331,10 @@ def _replace_crew(work_order: WorkOrder, crew: list[User], lead: User) -> None:
 
 def _notify(work_order: WorkOrder, *, gained: set[int], lost: set[int], kept: set[int]) -> None:
     """Queue the technicians' push notifications and tell the dispatch board."""
-    when = f"{work_order.scheduled_start:%a %d %b %H:%M}" if work_order.scheduled_start else ""
-    data = {"work_order": work_order.pk, "state": work_order.state}
-    body = f"{work_order.get_kind_display()} at {work_order.site.name}, {when}".strip(", ")
-    for users, kind, title in (
-        (gained, "job.assigned", "New job"),
-        (kept, "job.rescheduled", "Job rescheduled"),
-        (lost, "job.unassigned", ""),  # a data message: the app pulls and drops the job
-    ):
-        for user_id in sorted(users):
-            notify(
-                user_id=user_id,
-                kind=kind,
-                title=title,
-                body=body if title else "",
-                data=data,
-                collapse_key=f"job-{work_order.pk}",
-            )
-            device_notice(
-                user_id=user_id, kind=kind, payload={**data, "title": title, "body": body}
-            )
+    tell_technicians(work_order, gained, "job.assigned", "New job")
+    tell_technicians(work_order, kept, "job.rescheduled", "Job rescheduled")
+    # A data message only: the app pulls and drops the job.
+    tell_technicians(work_order, lost, "job.unassigned", "")
     if work_order.territory:
         realtime.publish_on_commit(
             realtime.dispatch_group(work_order.territory),

@@ -27,6 +27,7 @@ from field_service.models import (
     WorkOrderTransition,
 )
 from field_service.services.execution import missing_checklist_items
+from field_service.services.notices import tell_technicians
 from server import context, realtime
 from server.access import Capability, has_capability, require_capability
 from server.errors import ApplicationError
@@ -292,6 +293,14 @@ def work_order_transition(
         device_id=context.current().device_id or "",
     )
     board_event(work_order, "job.changed")
+    if to_state == State.CANCELLED:
+        crew = CrewMember.objects.filter(work_order=work_order).exclude(technician=actor)
+        tell_technicians(
+            work_order,
+            crew.values_list("technician_id", flat=True),
+            "job.cancelled",
+            "Job cancelled",
+        )
     if to_state == State.CANNOT_COMPLETE:
         _follow_up(actor, work_order)
     return work_order

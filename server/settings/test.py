@@ -1,7 +1,8 @@
 """Test settings. On their own they are the embedded default; with the variables that
-``infra/testservices`` exports they run on real PostgreSQL, Redis and S3 (the services leg)."""
+``infra/testservices`` exports they run on real PostgreSQL, Redis and S3 (the services leg),
+and with ``FCM_*`` ones (``tests/fcm_server.py`` writes them) they push through pyfcm."""
 
-from server.settings import channels, database, storage, tasks
+from server.settings import channels, database, fcm, storage, tasks
 from server.settings.dev import *  # noqa: F403
 from server.settings.env import CONFIG
 
@@ -24,4 +25,10 @@ if CONFIG.s3_bucket:
         bucket=CONFIG.s3_bucket,
         region=CONFIG.s3_region or "us-east-1",
         endpoint_url=CONFIG.s3_endpoint_url,
+    )
+if CONFIG.fcm_project_id:
+    FIELDLINE_PUSH = fcm.fcm(
+        service_account_file=str(CONFIG.fcm_service_account_file),
+        project_id=CONFIG.fcm_project_id,
+        endpoint_base=CONFIG.fcm_endpoint_base,
     )

@@ -3,6 +3,7 @@ Ctrl-C end it after the current batch). Several may run at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import time
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from mobile_api.outbox import run_once
+from mobile_api.outbox import BATCH, LEASE, run_once
 
 
 class Command(BaseCommand):
@@ -21,8 +22,18 @@ class Command(BaseCommand):
             "--idle-sleep", type=float, default=0.5, help="seconds between empty polls"
         )
         parser.add_argument("--once", action="store_true", help="one batch, then exit")
+        parser.add_argument(
+            "--lease",
+            type=float,
+            default=LEASE.total_seconds(),
+            help="seconds a claimed batch is this worker's; a killed worker's unsent rows "
+            "are sent by another after it (default %(default)s)",
+        )
+        parser.add_argument("--batch", type=int, default=BATCH, help="rows claimed at a time")
 
-    def handle(self, *args: Any, idle_sleep: float, once: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, idle_sleep: float, once: bool, lease: float, batch: int, **options: Any
+    ) -> None:
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -32,7 +43,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         while not stopping:
-            outcome = run_once()
+            outcome = run_once(limit=batch, lease=dt.timedelta(seconds=lease))
             close_old_connections()
             handled = outcome.sent + outcome.retried + outcome.failed
             if handled:
