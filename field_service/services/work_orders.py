@@ -27,6 +27,7 @@ from field_service.models import (
     WorkOrderTransition,
 )
 from field_service.services.execution import missing_checklist_items
+from field_service.permissions import visible_work_orders
 from field_service.services.notices import tell_technicians
 from server import context, realtime
 from server.access import Capability, has_capability, require_capability
@@ -121,6 +122,7 @@ def validate_fields(data: dict[str, Any]) -> None:
 
 
 @transaction.atomic
+@transaction.atomic
 def work_order_create(
     *,
     actor: User,
@@ -132,9 +134,10 @@ def work_order_create(
     **data: Any,
 ) -> WorkOrder:
     """A new job at one of the account's sites (on one of its assets), in state ``new``, in
-    the dispatch territory of its site."""
+    the dispatch territory of its site. A job the actor would not see afterwards (a
+    dispatcher's, outside the territories they dispatch) is refused."""
     require_capability(actor, Capability.WORK_ORDER_MANAGE)
-    return _create(
+    work_order = _create(
         actor=actor,
         account=account,
         site=site,
@@ -143,6 +146,15 @@ def work_order_create(
         follow_up_of=follow_up_of,
         **data,
     )
+    if not visible_work_orders(actor).filter(pk=work_order.pk).exists():
+        where = f"territory {work_order.territory}" if work_order.territory else "no territory"
+        raise ApplicationError(
+            "permission_denied",
+            f"The site is in {where}, whose jobs you do not dispatch.",
+            status=403,
+            fields={"site": ["Outside the territories you dispatch."]},
+        )
+    return work_order
 
 
 def _create(

@@ -29,7 +29,7 @@ SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "S3_BUCKET", "S3_ENDPOINT_URL"
 
 
 @contextmanager
-def _database(env: dict[str, str]) -> Iterator[None]:
+def fresh_database(env: dict[str, str]) -> Iterator[None]:
     """On the services leg, point ``env`` at a new PostgreSQL database for this server."""
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -76,16 +76,32 @@ def call(base: str, method: str, path: str, body: Any = None, token: str | None 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data_dir = tmp_path_factory.mktemp("daphne")
+    env = service_environment(data_dir) | {"FIELDLINE_ENV": "dev"}
+    with fresh_database(env):
+        prepare(env)
+        with daphne(env, data_dir / "daphne.log") as base:
+            yield base
+
+
+def service_environment(data_dir: Path) -> dict[str, str]:
+    """This process's environment minus the services leg's variables, for a server of its
+    own (``fresh_database`` adds them back, pointing at a new database)."""
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
-    env |= {"FIELDLINE_ENV": "dev", "FIELDLINE_DATA_DIR": str(data_dir)}
-    with _database(env):
-        yield from _serve(env, data_dir)
+    return env | {"FIELDLINE_DATA_DIR": str(data_dir)}
 
 
-def _serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
-    manage = [sys.executable, str(ROOT / "manage.py")]
+MANAGE = [sys.executable, str(ROOT / "manage.py")]
+
+
+def prepare(env: dict[str, str]) -> None:
+    """Migrate and load the small demo data set, as ``make run`` does."""
     for command in (["migrate", "-v0"], ["seed_demo", "--scale", "small", "--seed", "3"]):
-        subprocess.run([*manage, *command], cwd=ROOT, env=env, check=True, timeout=120)  # noqa: S603
+        subprocess.run([*MANAGE, *command], cwd=ROOT, env=env, check=True, timeout=120)  # noqa: S603
+
+
+@contextmanager
+def daphne(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """A daphne process serving ``server.asgi`` with ``env``; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603
         [
@@ -99,7 +115,7 @@ def _serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=(data_dir / "daphne.log").open("w"),
+        stderr=log_path.open("w"),
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -111,7 +127,7 @@ def _serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
             except OSError:
                 pass
             if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError((data_dir / "daphne.log").read_text()[-2000:])
+                raise RuntimeError(log_path.read_text()[-2000:])
             time.sleep(0.2)
         yield base
     finally:
@@ -119,7 +135,8 @@ def _serve(env: dict[str, str], data_dir: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def login(base: str, username: str, device_id: str) -> dict[str, Any]:
+def login(base: str, username: str, device_id: str, **device: str) -> dict[str, Any]:
+    """Sign a demo user in on a device (``fcm_token=`` gives it a push token)."""
     status, body = call(
         base,
         "POST",
@@ -130,6 +147,7 @@ def login(base: str, username: str, device_id: str) -> dict[str, Any]:
             "device_id": device_id,
             "platform": "android",
             "app_version": "1.0.0",
+            **device,
         },
     )
     assert status == 200, body

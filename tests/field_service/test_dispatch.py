@@ -11,8 +11,9 @@ from field_service.models import (
     TechnicianCertification,
     WorkOrder,
 )
-from server.models import Notification
-from sync.models import RejectedChange
+from server.enums import Role
+from server.models import DeviceNotice, Notification
+from sync.models import Change, RejectedChange
 from tests.field_service.conftest import World, at
 
 
@@ -97,6 +98,44 @@ def test_an_assignment_schedules_and_queues_a_push_per_technician(world: World, 
         (world.tech.pk, "job.assigned", f"job-{job.pk}"),
         (world.other_tech.pk, "job.assigned", f"job-{job.pk}"),
     ]
+
+
+def test_cancelling_an_assigned_job_tells_its_crew(world: World, client_for):
+    job = world.job()
+    console = client_for(world.dispatcher)
+    assert _assign(console, job, world.tech, world.other_tech).status_code == 200
+
+    response = console.post(
+        f"/api/v1/work-orders/{job.pk}/transition/",
+        {"state": "cancelled", "reason": "Customer called it off"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    cancelled = Notification.objects.filter(kind="job.cancelled").order_by("user_id")
+    assert [(n.user_id, n.title, n.collapse_key) for n in cancelled] == [
+        (world.tech.pk, "Job cancelled", f"job-{job.pk}"),
+        (world.other_tech.pk, "Job cancelled", f"job-{job.pk}"),
+    ]
+    notices = DeviceNotice.objects.filter(kind="job.cancelled").order_by("user_id")
+    assert [(n.user_id, n.seq) for n in notices] == [(world.tech.pk, 2), (world.other_tech.pk, 2)]
+
+
+def test_a_dispatcher_cannot_create_a_job_outside_their_territories(
+    world: World, client_for, make_user
+):
+    console = client_for(make_user(Role.DISPATCHER))  # dispatches nothing yet
+    before = (WorkOrder.objects.count(), Change.objects.count())
+
+    response = console.post(
+        "/api/v1/work-orders/", {"site": world.site.pk, "kind": "repair"}, format="json"
+    )
+
+    assert response.status_code == 403, response.content
+    error = response.json()["error"]
+    assert error["code"] == "permission_denied"
+    assert error["message"] == "The site is in territory W, whose jobs you do not dispatch."
+    assert (WorkOrder.objects.count(), Change.objects.count()) == before
 
 
 def test_reassignment_moves_the_job_and_its_customer_between_devices(
