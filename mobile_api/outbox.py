@@ -79,7 +79,8 @@ class Outcome:
 
 def _message(row: Notification, device: Device) -> PushMessage:
     data = {str(k): str(v) for k, v in row.data.items()}
-    data.update({"notification_id": str(row.pk), "kind": row.kind})
+    # Every message asks the app to pull; the id lets it drop a duplicate.
+    data.update({"notification_id": str(row.pk), "kind": row.kind, "action": "sync"})
     return PushMessage(
         token=device.fcm_token,
         device_id=device.pk,

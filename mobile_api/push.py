@@ -120,16 +120,37 @@ class FCMPushBackend:
             self.client.FCM_END_POINT_BASE = ENDPOINT_BASE
 
     def send(self, message: PushMessage) -> dict[str, Any]:
-        android = {"collapse_key": message.collapse_key} if message.collapse_key else None
         result: dict[str, Any] = self.client.notify(
             fcm_token=message.token,
             notification_title=message.title or None,
             notification_body=message.body or None,
             data_payload=message.data or None,
-            android_config=android,
+            android_config=android_config(message),
+            apns_config=apns_config(message),
             timeout=10,
         )
         return result
+
+
+def android_config(message: PushMessage) -> dict[str, Any]:
+    """A visible alert goes at high priority (it wakes a dozing phone); a data message only
+    asks for a pull, at normal priority. The collapse key folds a burst into one."""
+    config: dict[str, Any] = {"priority": "high" if message.title else "normal"}
+    if message.collapse_key:
+        config["collapse_key"] = message.collapse_key
+    return config
+
+
+def apns_config(message: PushMessage) -> dict[str, Any]:
+    """The same for iOS: every message wakes the app to pull (``content-available``); only a
+    visible one is an alert. ``apns-collapse-id`` is iOS's collapse key."""
+    headers = {
+        "apns-push-type": "alert" if message.title else "background",
+        "apns-priority": "10" if message.title else "5",
+    }
+    if message.collapse_key:
+        headers["apns-collapse-id"] = message.collapse_key[:64]
+    return {"headers": headers, "payload": {"aps": {"content-available": 1}}}
 
 
 @cache

@@ -49,6 +49,7 @@ def test_a_notification_reaches_the_users_live_devices_with_its_id(tech):
         "work_order": "abc",
         "notification_id": str(row.pk),
         "kind": "job.assigned",
+        "action": "sync",
     }
     assert push.collapse_key == "job-abc"
     row.refresh_from_db()

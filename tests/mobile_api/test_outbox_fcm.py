@@ -60,8 +60,33 @@ def test_a_push_goes_out_as_fcm_v1_with_its_id_and_collapse_key(fcm, make_user):
 
     [request] = fcm.received_for("tok-a")
     assert request["notification"] == {"title": "New job", "body": "Repair"}
-    assert request["data"]["notification_id"] == str(row.pk)
-    assert request["android"]["collapse_key"] == "job-w1"
+    assert request["data"] == {
+        "work_order": "w1", "notification_id": str(row.pk), "kind": "job.assigned",
+        "action": "sync",
+    }  # fmt: skip
+    assert request["android"] == {"priority": "high", "collapse_key": "job-w1"}
+    message = request["body"]["message"]
+    assert message["apns"] == {
+        "headers": {
+            "apns-push-type": "alert", "apns-priority": "10", "apns-collapse-id": "job-w1",
+        },
+        "payload": {"aps": {"content-available": 1}},
+    }  # fmt: skip
+
+
+def test_a_data_only_push_asks_for_a_pull_quietly(fcm, make_user):
+    user = _user_with_token(make_user, "tok-quiet")
+    notify(user_id=user.pk, kind="job.unassigned", data={"work_order": "w1"}, collapse_key="job-w1")
+
+    assert outbox.run_once().sent == 1
+
+    [request] = fcm.received_for("tok-quiet")
+    assert request["notification"] is None
+    assert request["data"] is not None
+    assert request["data"]["action"] == "sync"
+    assert request["android"] == {"priority": "normal", "collapse_key": "job-w1"}
+    headers = request["body"]["message"]["apns"]["headers"]
+    assert (headers["apns-push-type"], headers["apns-priority"]) == ("background", "5")
 
 
 def test_unregistered_deactivates_the_token(fcm, make_user):
