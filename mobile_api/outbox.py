@@ -43,6 +43,7 @@ LEASE = dt.timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 BASE_DELAY_S = 2.0
 MAX_DELAY_S = 600.0
+KEEP_DONE = dt.timedelta(days=30)
 
 
 def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
@@ -161,3 +162,18 @@ def run_once(
     for row in claim(now=now, limit=limit, lease=lease):
         deliver(row, outcome, now=now)
     return outcome
+
+
+def prune(
+    *, now: dt.datetime | None = None, keep: dt.timedelta = KEEP_DONE, chunk: int = 5000
+) -> int:
+    """Delete sent and failed rows last tried more than ``keep`` ago, ``chunk`` at a time (the
+    worker does it hourly); pending ones stay, whatever their age."""
+    cutoff = (now or timezone.now()) - keep
+    done = Notification.objects.filter(
+        state__in=[OutboxState.SENT, OutboxState.FAILED], next_attempt_at__lt=cutoff
+    )
+    deleted = 0
+    while ids := list(done.values_list("pk", flat=True)[:chunk]):
+        deleted += Notification.objects.filter(pk__in=ids).delete()[0]
+    return deleted

@@ -26,8 +26,8 @@ from field_service.models import (
     WorkOrderKind,
     WorkOrderTransition,
 )
-from field_service.services.execution import missing_checklist_items
 from field_service.permissions import visible_work_orders
+from field_service.services.execution import missing_checklist_items
 from field_service.services.notices import tell_technicians
 from server import context, realtime
 from server.access import Capability, has_capability, require_capability

@@ -103,3 +103,26 @@ def test_backoff_grows_exponentially_with_full_jitter():
         delays = [outbox.backoff_delay(attempt, rng) for _ in range(200)]
         assert 0 <= min(delays) and max(delays) <= ceiling
         assert max(delays) > ceiling * 0.8  # spread over the whole range
+
+
+def test_pruning_removes_only_rows_done_long_ago(tech):
+    now = timezone.now()
+    old = now - outbox.KEEP_DONE - dt.timedelta(hours=1)
+    rows = {
+        name: notify(user_id=tech.pk, kind="job.assigned", title=name)
+        for name in ("old sent", "old failed", "old pending", "recent sent")
+    }
+    for name, state, when in (
+        ("old sent", OutboxState.SENT, old),
+        ("old failed", OutboxState.FAILED, old),
+        ("old pending", OutboxState.PENDING, old),  # still owed: never pruned
+        ("recent sent", OutboxState.SENT, now),
+    ):
+        Notification.objects.filter(pk=rows[name].pk).update(state=state, next_attempt_at=when)
+
+    assert outbox.prune(now=now, chunk=1) == 2
+
+    assert set(Notification.objects.values_list("title", flat=True)) == {
+        "old pending",
+        "recent sent",
+    }

@@ -1,5 +1,6 @@
 """``manage.py run_worker``: send the outbox's push notifications until stopped (SIGTERM or
-Ctrl-C end it after the current batch). Several may run at once."""
+Ctrl-C end it after the current batch), and prune rows done more than 30 days ago hourly.
+Several may run at once."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from mobile_api.outbox import BATCH, LEASE, run_once
+from mobile_api.outbox import BATCH, LEASE, prune, run_once
+
+PRUNE_EVERY_S = 3600.0
 
 
 class Command(BaseCommand):
@@ -42,7 +45,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        pruned_at = float("-inf")
         while not stopping:
+            if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                pruned_at = time.monotonic()
+                if deleted := prune():
+                    self.stdout.write(f"pruned {deleted} old notifications")
             outcome = run_once(limit=batch, lease=dt.timedelta(seconds=lease))
             close_old_connections()
             handled = outcome.sent + outcome.retried + outcome.failed
