@@ -3,7 +3,8 @@
 
 Both connect with an access token (``Authorization: Bearer`` header, or ``?token=`` for
 clients that cannot set headers) and join groups chosen by the same scope keys as REST and
-sync. Revoking the device closes either socket with code 4401.
+sync, again whenever the user's keys change (``scope.changed``). Revoking the device closes
+either socket with code 4401.
 """
 
 from __future__ import annotations
@@ -58,9 +59,14 @@ class _TokenConsumer(AsyncJsonWebsocketConsumer):
         return device
 
     async def _join(self, groups: list[str]) -> None:
+        """Join ``groups`` and leave the others joined before (a scope change)."""
+        before = set(getattr(self, "groups_joined", []))
         self.groups_joined = groups
         for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            if group not in before:
+                await self.channel_layer.group_add(group, self.channel_name)
+        for group in before - set(groups):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
@@ -109,10 +115,7 @@ class DeviceConsumer(_TokenConsumer):
     longer kept, the poke says so (``"reason": "missed"``). A notice may arrive twice around a
     reconnect: the app drops a number it has seen."""
 
-    async def connect(self) -> None:
-        device = await self._authenticate()
-        if device is None:
-            return
+    async def _join_scope(self, device: Device) -> None:
         keys = await database_sync_to_async(scope_keys_for)(device.user)
         await self._join(
             [
@@ -121,6 +124,12 @@ class DeviceConsumer(_TokenConsumer):
                 *(scope_group(key) for key in sorted(keys)),
             ]
         )
+
+    async def connect(self) -> None:
+        device = await self._authenticate()
+        if device is None:
+            return
+        await self._join_scope(device)
         await self.accept()
         last_seq = _last_seq(self.scope)
         latest, missed, gap = await database_sync_to_async(_missed)(device.user_id, last_seq)
@@ -147,6 +156,13 @@ class DeviceConsumer(_TokenConsumer):
     async def sync_poke(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "sync.poke"})
 
+    async def scope_changed(self, event: dict[str, Any]) -> None:
+        """The user's scope keys changed (a territory membership, a new map): hear the new
+        keys' changes from now on, and pull what they bring."""
+        if self.device is not None:
+            await self._join_scope(self.device)
+        await self.send_json({"type": "sync.poke"})
+
 
 def _board_territories(user: Any) -> list[str] | None:
     """The territories whose board the user sees (their ``dispatch:`` keys, every territory
@@ -171,14 +187,31 @@ class DispatchConsumer(_TokenConsumer):
         if territories is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        await self._join_board(device, territories)
+        await self.accept()
+        await self.send_json({"type": "hello", "territories": territories})
+
+    async def _join_board(self, device: Device, territories: list[str]) -> None:
         await self._join(
             [
                 device_group(str(device.pk)),
+                user_group(device.user_id),
                 *(dispatch_group(code) for code in territories),
             ]
         )
-        await self.accept()
-        await self.send_json({"type": "hello", "territories": territories})
+
+    async def scope_changed(self, event: dict[str, Any]) -> None:
+        """The dispatcher's territories changed: follow the new ones' boards from now on."""
+        if self.device is None:
+            return
+        territories = await database_sync_to_async(_board_territories)(self.device.user) or []
+        await self._join_board(self.device, territories)
+        await self.send_json({"type": "territories", "territories": territories})
+
+    async def sync_poke(self, event: dict[str, Any]) -> None:
+        """Pokes to the user are for their devices' sync, not the board."""
+
+    device_notice = sync_poke
 
     async def _forward(self, event: dict[str, Any]) -> None:
         await self.send_json(event)

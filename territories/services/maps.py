@@ -25,11 +25,11 @@ from territories.models import (
 )
 
 
-def poke_members(user_ids: Iterable[int]) -> None:
-    """After commit, tell these users' devices to pull: their territory keys changed (a socket
-    joins its key groups when it connects, so it would not hear of the new keys' records)."""
+def members_rescoped(user_ids: Iterable[int]) -> None:
+    """After commit, tell these users' sockets that their territory keys changed: each joins
+    the groups of its new keys (and leaves the old), and a device pulls what they bring."""
     for user_id in sorted(set(user_ids)):
-        realtime.publish_on_commit(realtime.user_group(user_id), "sync.poke")
+        realtime.publish_on_commit(realtime.user_group(user_id), "scope.changed")
 
 
 def _next_version() -> int:
@@ -212,7 +212,7 @@ def membership_add(
     membership = Membership.objects.create(
         territory=territory, user=user, role=role, valid_from=valid_from, valid_to=valid_to
     )
-    poke_members([user.pk])
+    members_rescoped([user.pk])
     return membership
 
 
@@ -225,5 +225,5 @@ def membership_end(*, actor: User, membership: Membership, valid_to: dt.date) ->
         )
     membership.valid_to = valid_to
     membership.save(update_fields=["valid_to"])
-    poke_members([membership.user_id])
+    members_rescoped([membership.user_id])
     return membership

@@ -29,7 +29,7 @@ from territories.models import (
 )
 from territories.progress import SILENT, Progress
 from territories.services import assignment
-from territories.services.maps import lock_planning, planning_model, poke_members
+from territories.services.maps import lock_planning, members_rescoped, planning_model
 
 
 def territory_model_assign(
@@ -224,7 +224,7 @@ def territory_model_activate(
         assignment.apply_to_accounts(model, outcome, actor=actor)
         hooks.sites_reassigned(None, actor)
         # Members of either map hold other territory keys now.
-        poke_members(
+        members_rescoped(
             Membership.objects.filter(
                 territory__territory_model__in=[m for m in (model, previous) if m is not None]
             ).values_list("user_id", flat=True)

@@ -3,6 +3,8 @@ follows, and the events it receives after commit."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -10,6 +12,9 @@ from rest_framework.test import APIClient
 
 from field_service.models import TechnicianProfile
 from server.asgi import application
+from server.enums import Role
+from territories import services as territory_services
+from territories.models import Territory
 from tests.conftest import device_login
 from tests.field_service.conftest import World, at
 
@@ -73,6 +78,29 @@ async def test_the_board_follows_the_dispatchers_territories_and_hears_jobs_and_
     location = await board.receive_json_from(timeout=5)
     assert location["type"] == "technician.location"
     assert (location["technician"], location["latitude"]) == (world.tech.pk, 45.751)
+    await board.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_an_open_board_follows_a_territory_given_to_its_dispatcher(world: World, make_user):
+    newcomer = await database_sync_to_async(make_user)(Role.DISPATCHER)
+    board, hello = await _board(newcomer)
+    assert hello == {"type": "hello", "territories": []}
+
+    def give_territory() -> None:
+        territory_services.membership_add(
+            actor=world.manager,
+            territory=Territory.objects.get(code="W"),
+            user=newcomer,
+            role="dispatcher",
+            valid_from=dt.date(2026, 1, 1),
+        )
+
+    await database_sync_to_async(give_territory)()
+    assert await board.receive_json_from(timeout=5) == {"type": "territories", "territories": ["W"]}
+
+    await database_sync_to_async(world.job)()  # without reconnecting, it hears the new jobs
+    assert (await board.receive_json_from(timeout=5))["type"] == "job.created"
     await board.disconnect()
 
 
