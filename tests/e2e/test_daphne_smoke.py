@@ -27,7 +27,7 @@ def test_every_demo_role_signs_in_and_lists_accounts(server):
         assert status == 200
         seen[username] = len(page["results"])
     assert seen["admin"] == seen["salesmanager"] == seen["finance"] == 200
-    assert seen["tech1"] == 0
+    assert 0 < seen["tech1"] <= 3  # the customers of their jobs
     assert 0 < seen["rep1"] < 200
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from django.core.management import call_command
 
 from crm.models import Account, Asset, Contact, Site
+from field_service.models import CrewMember, WorkOrder
 from territories.models import Assignment, MemberRole, Membership, ModelState, TerritoryModel
 
 
@@ -42,3 +45,22 @@ def test_the_demo_map_places_each_account_with_its_territorys_owner() -> None:
     assert current.filter(record_type="site").count() == Site.objects.count()
     # The territories tile the region: no geocoded site is left outside or tied.
     assert not current.filter(reason__in=["outside_all", "overlap_tie"]).exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_has_each_technicians_jobs_for_today_and_tomorrow_and_some_waiting() -> None:
+    call_command("seed_demo", "--scale", "small", "--seed", "7", verbosity=0)
+
+    jobs = list(WorkOrder.objects.all())
+    crews = Counter(CrewMember.objects.values_list("technician__username", flat=True))
+    assert crews == {f"tech{n}": 3 for n in range(1, 13)}
+    states = Counter(job.state for job in jobs)
+    assert set(states) == {"new", "scheduled", "dispatched"}
+    for job in jobs:
+        job.full_clean()
+        assert job.territory  # on a board
+    for member in CrewMember.objects.select_related("work_order", "technician"):
+        # in the technician's own territory
+        assert Membership.objects.filter(
+            user=member.technician, territory__code=member.work_order.territory
+        ).exists()

@@ -17,6 +17,7 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -25,14 +26,14 @@ from django.db import transaction
 from crm import services as crm_services
 from crm.enums import AccountKind, ContactRole, LifecycleStage
 from crm.models import Account, Asset, Contact, CustomerTier, Site, Tag
-from field_service.models import Skill
-from field_service.services import technician_profile_set
+from field_service.models import Priority, Skill, WorkOrder, WorkOrderKind
+from field_service.services import technician_profile_set, work_order_assign, work_order_create
 from server.enums import Role
 from server.models import User
 from server.services import user_create
 from territories import services as territory_services
 from territories.demo_map import TYPES, demo_map
-from territories.models import MemberRole, Territory, TerritoryModel
+from territories.models import MemberRole, Membership, Territory, TerritoryModel
 from territories.services.assignment import index_for
 
 DEMO_PASSWORD = "fieldline-demo"  # noqa: S105 - printed for demo logins on purpose
@@ -154,13 +155,23 @@ class Scale:
     technicians: int
     reps: int
     dispatchers: int
+    jobs_per_technician: int = 0  # today's and tomorrow's, assigned; as many again unassigned
 
 
 SCALES = {
-    "small": Scale(accounts=300, technicians=12, reps=6, dispatchers=2),
+    "small": Scale(accounts=300, technicians=12, reps=6, dispatchers=2, jobs_per_technician=3),
     "large": Scale(accounts=50_000, technicians=500, reps=60, dispatchers=8),
 }
 EPOCH = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)
+JOB_DESCRIPTIONS = [
+    "Boiler shows error E119 after restart",
+    "Annual service visit",
+    "Air handling unit noisy on start-up",
+    "Replace the filter set",
+    "Commission the new heat pump",
+    "Water leak under the condensing unit",
+    "Safety inspection before the heating season",
+]
 ID_ALPHABET = string.digits + string.ascii_lowercase
 
 
@@ -194,7 +205,8 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Loaded {scale} demo data (seed {seed}) in {time.perf_counter() - started:.1f}s: "
                 f"{Account.objects.count()} accounts, {Site.objects.count()} sites, "
-                f"{Contact.objects.count()} contacts, {Asset.objects.count()} assets."
+                f"{Contact.objects.count()} contacts, {Asset.objects.count()} assets, "
+                f"{WorkOrder.objects.count()} jobs."
             )
         )
 
@@ -237,6 +249,51 @@ class Seeder:
         self.customers()
         # Every site and account's assignment, as history (accounts already carry their code).
         territory_services.territory_model_assign(actor=None, model_id=self.map.pk)
+        self.jobs()
+
+    def jobs(self) -> None:
+        """Open work on the boards: each technician's jobs for today and tomorrow at sites of
+        their territory, scheduled through the dispatch service as a dispatcher would (today's
+        dispatched), and as many again waiting for a technician."""
+        per_technician = self.scale.jobs_per_technician
+        if not per_technician:
+            return
+        manager = User.objects.get(username="servicemanager")
+        zone = ZoneInfo(REGION_TIME_ZONE)
+        today = dt.datetime.now(zone).date()
+        sites_of: dict[str, list[Site]] = {}
+        for site in Site.objects.filter(is_primary=True, latitude__isnull=False).select_related(
+            "account"
+        ):
+            sites_of.setdefault(site.account.territory, []).append(site)
+        crews = Membership.objects.filter(role=MemberRole.TECHNICIAN).select_related(
+            "user", "territory"
+        )
+        for membership in crews.order_by("user__username"):
+            sites = sites_of.get(membership.territory.code, [])
+            for n, site in enumerate(self.rng.sample(sites, k=min(len(sites), 2 * per_technician))):
+                job = work_order_create(
+                    actor=manager,
+                    account=site.account,
+                    site=site,
+                    kind=self.rng.choice(WorkOrderKind.values),
+                    priority=self.rng.choices(Priority.values, weights=[20, 50, 25, 5])[0],
+                    description=self.rng.choice(JOB_DESCRIPTIONS),
+                    estimated_minutes=self.rng.choice([30, 45, 60, 90, 120]),
+                )
+                if n >= per_technician:
+                    continue  # waits on the board
+                day = today + dt.timedelta(days=n % 2)
+                start = dt.datetime.combine(day, dt.time(8 + 3 * (n // 2)), tzinfo=zone)
+                work_order_assign(
+                    actor=manager,
+                    work_order=job,
+                    technicians=[membership.user],
+                    lead=membership.user,
+                    start=start,
+                    dispatch=day == today,
+                    override_reason="Demo schedule",
+                )
 
     def users(self) -> None:
         user_create(
