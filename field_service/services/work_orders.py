@@ -122,7 +122,6 @@ def validate_fields(data: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-@transaction.atomic
 def work_order_create(
     *,
     actor: User,

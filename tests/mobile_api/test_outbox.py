@@ -126,3 +126,15 @@ def test_pruning_removes_only_rows_done_long_ago(tech):
         "old pending",
         "recent sent",
     }
+
+
+def test_a_batch_slower_than_its_lease_leaves_the_rest_for_later(tech, monkeypatch):
+    rows = [notify(user_id=tech.pk, kind="job.assigned", title=f"job {n}") for n in range(3)]
+    ticks = [0.0, 1.0, 2.0]  # then 99: the third send would start past 80% of the 10 s lease
+    monkeypatch.setattr(outbox.time, "monotonic", lambda: ticks.pop(0) if ticks else 99.0)
+
+    outcome = outbox.run_once(lease=dt.timedelta(seconds=10))
+
+    assert outcome.sent == 2
+    states = dict(Notification.objects.values_list("pk", "state"))
+    assert [states[r.pk] for r in rows] == ["sent", "sent", "pending"]
