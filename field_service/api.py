@@ -177,11 +177,11 @@ class WorkOrderListCreateApi(APIView):
             request=request, view=self, queryset=queryset, serializer_class=WorkOrderOutput
         )
 
-    @transaction.atomic
     @extend_schema(request=WorkOrderInput, responses={201: WorkOrderOutput})
     def post(self, request: Request) -> Response:
-        actor, account, site, data = _site_input(request, WorkOrderInput)
-        work_order = work_order_create(actor=actor, account=account, site=site, **data)
+        with transaction.atomic():
+            actor, account, site, data = _site_input(request, WorkOrderInput)
+            work_order = work_order_create(actor=actor, account=account, site=site, **data)
         return Response(_detail(work_order), status=status.HTTP_201_CREATED)
 
 
@@ -195,19 +195,21 @@ class WorkOrderDetailApi(APIView):
 class WorkOrderTransitionApi(APIView):
     """Move a job to another state; an illegal move answers 409 with the allowed ones."""
 
-    @transaction.atomic
     @extend_schema(request=TransitionInput, responses=WorkOrderOutput)
     def post(self, request: Request, work_order_id: str) -> Response:
         actor = actor_of(request)
         data = validated(TransitionInput, request.data)
-        work_order = access_work_order(actor=actor, work_order_id=work_order_id, for_update=True)
-        work_order_transition(
-            actor=actor,
-            work_order=work_order,
-            to_state=data["state"],
-            reason=data["reason"],
-            device_at=data["device_at"],
-        )
+        with transaction.atomic():
+            work_order = access_work_order(
+                actor=actor, work_order_id=work_order_id, for_update=True
+            )
+            work_order_transition(
+                actor=actor,
+                work_order=work_order,
+                to_state=data["state"],
+                reason=data["reason"],
+                device_at=data["device_at"],
+            )
         return Response(_detail(work_order))
 
 
@@ -221,24 +223,27 @@ class WorkOrderTransitionListApi(APIView):
 class WorkOrderAssignApi(APIView):
     """Give a job to a crew (the first technician leads unless ``lead`` says otherwise)."""
 
-    @transaction.atomic
     @extend_schema(request=AssignInput, responses=WorkOrderOutput)
     def post(self, request: Request, work_order_id: str) -> Response:
         actor = actor_of(request)
         data = validated(AssignInput, request.data)
-        work_order = access_work_order(actor=actor, work_order_id=work_order_id, for_update=True)
         ids: list[int] = data["technicians"]
         users = _users([*ids, data.get("lead", ids[0])])
-        work_order_assign(
-            actor=actor,
-            work_order=work_order,
-            technicians=[users[pk] for pk in ids],
-            lead=users[data.get("lead", ids[0])],
-            start=data["start"],
-            end=data["end"],
-            dispatch=data["dispatch"],
-            override_reason=data["override_reason"],
-        )
+        with transaction.atomic():
+            work_order = access_work_order(
+                actor=actor, work_order_id=work_order_id, for_update=True
+            )
+            work_order_assign(
+                actor=actor,
+                work_order=work_order,
+                technicians=[users[pk] for pk in ids],
+                lead=users[data.get("lead", ids[0])],
+                start=data["start"],
+                end=data["end"],
+                dispatch=data["dispatch"],
+                override_reason=data["override_reason"],
+            )
+        # The answer is read after the commit: the change log's counter row is not held for it.
         return Response(_detail(work_order))
 
 

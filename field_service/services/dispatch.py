@@ -44,6 +44,7 @@ from server.access import Capability, require_capability
 from server.enums import Role
 from server.errors import ApplicationError
 from server.models import User
+from sync import changelog
 from territories.models import MemberRole
 from territories.scope import member_codes
 
@@ -286,32 +287,35 @@ def work_order_assign(
             status=409,
             extra={"violations": [asdict(v) for v in violations]},
         )
-    account = work_order.account
-    account_scope = account_keys(account)
-    before = set(
-        CrewMember.objects.filter(work_order=work_order).values_list("technician_id", flat=True)
-    )
-    edit = records.Edit(work_order)
-    _replace_crew(work_order, crew, lead)
-    work_order.lead = lead
-    work_order.scheduled_start, work_order.scheduled_end = start, end
-    edit.save(actor=actor)
-    account_rescoped(account=account, scope_before=account_scope, actor=actor)
-    target = State.DISPATCHED if dispatch else State.SCHEDULED
-    if work_order.state != target:  # (assigning a job on hold resumes it)
-        work_order_transition(actor=actor, work_order=work_order, to_state=target)
-    after = {t.pk for t in crew}
-    DispatchRecord.objects.create(
-        work_order=work_order,
-        actor=actor,
-        technicians=sorted(after),
-        lead=lead,
-        start=start,
-        end=end,
-        violations=[asdict(v) for v in violations],
-        override_reason=override_reason,
-    )
-    _notify(work_order, gained=after - before, lost=before - after, kept=after & before)
+    # Versions are taken at the end of the block: the change log's counter row is locked
+    # from there to the commit only, not while the crew, scopes and notices are written.
+    with changelog.deferred():
+        account = work_order.account
+        account_scope = account_keys(account)
+        before = set(
+            CrewMember.objects.filter(work_order=work_order).values_list("technician_id", flat=True)
+        )
+        edit = records.Edit(work_order)
+        _replace_crew(work_order, crew, lead)
+        work_order.lead = lead
+        work_order.scheduled_start, work_order.scheduled_end = start, end
+        edit.save(actor=actor)
+        account_rescoped(account=account, scope_before=account_scope, actor=actor)
+        target = State.DISPATCHED if dispatch else State.SCHEDULED
+        if work_order.state != target:  # (assigning a job on hold resumes it)
+            work_order_transition(actor=actor, work_order=work_order, to_state=target)
+        after = {t.pk for t in crew}
+        DispatchRecord.objects.create(
+            work_order=work_order,
+            actor=actor,
+            technicians=sorted(after),
+            lead=lead,
+            start=start,
+            end=end,
+            violations=[asdict(v) for v in violations],
+            override_reason=override_reason,
+        )
+        _notify(work_order, gained=after - before, lost=before - after, kept=after & before)
     return work_order
 
 

@@ -287,33 +287,34 @@ def work_order_transition(
         and not CrewMember.objects.filter(work_order=work_order).exists()
     ):
         raise _refuse(work_order, to_state, f"A job needs a technician to be {to_state}.")
-    now = timezone.now()
-    edit = records.Edit(work_order)
-    work_order.state = to_state
-    work_order.state_reason = reason if to_state in states.NEEDS_REASON else ""
-    work_order.state_changed_at = now
-    edit.save(actor=actor)
-    WorkOrderTransition.objects.create(
-        work_order=work_order,
-        from_state=source,
-        to_state=to_state,
-        at=now,
-        device_at=device_at,
-        reason=reason,
-        actor=actor,
-        device_id=context.current().device_id or "",
-    )
-    board_event(work_order, "job.changed")
-    if to_state == State.CANCELLED:
-        crew = CrewMember.objects.filter(work_order=work_order).exclude(technician=actor)
-        tell_technicians(
-            work_order,
-            crew.values_list("technician_id", flat=True),
-            "job.cancelled",
-            "Job cancelled",
+    with changelog.deferred():  # the counter row is locked from the block's end only
+        now = timezone.now()
+        edit = records.Edit(work_order)
+        work_order.state = to_state
+        work_order.state_reason = reason if to_state in states.NEEDS_REASON else ""
+        work_order.state_changed_at = now
+        edit.save(actor=actor)
+        WorkOrderTransition.objects.create(
+            work_order=work_order,
+            from_state=source,
+            to_state=to_state,
+            at=now,
+            device_at=device_at,
+            reason=reason,
+            actor=actor,
+            device_id=context.current().device_id or "",
         )
-    if to_state == State.CANNOT_COMPLETE:
-        _follow_up(actor, work_order)
+        board_event(work_order, "job.changed")
+        if to_state == State.CANCELLED:
+            crew = CrewMember.objects.filter(work_order=work_order).exclude(technician=actor)
+            tell_technicians(
+                work_order,
+                crew.values_list("technician_id", flat=True),
+                "job.cancelled",
+                "Job cancelled",
+            )
+        if to_state == State.CANNOT_COMPLETE:
+            _follow_up(actor, work_order)
     return work_order
 
 
