@@ -35,6 +35,7 @@ from typing import Any
 from . import (
     account_list,
     day_plan,
+    realtime,
     suggestions,
     sync_delta,
     sync_initial,
@@ -267,6 +268,24 @@ def run_suggestions(options: Options) -> Outcome:
     )
 
 
+def run_realtime(options: Options) -> Outcome:
+    module = "infra.bench.realtime"
+    # PostgreSQL only: two daphne processes must share a channel layer (Redis), which the
+    # embedded default has not; the SQLite leg is reported as skipped, with the reason. Its
+    # size follows --scale (large: 500 sockets, 1,000 assignments; small: 50 and 100);
+    # --requests and --warmup do not apply to it.
+    legs = [
+        run_leg(module, backend, ["--scale", options.scale])
+        if backend == "postgres"
+        else realtime.skipped_leg(backend)
+        for backend in options.backends
+    ]
+    return Outcome(
+        markdown=realtime.render_markdown(legs),
+        failed=any("error" in leg for leg in legs),
+    )
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark(key="account_list", title="Account list (issue 2)", run=run_account_list),
     Benchmark(key="sync_initial", title="Initial sync (issue 3)", run=run_sync_initial),
@@ -283,6 +302,11 @@ BENCHMARKS: list[Benchmark] = [
     ),
     Benchmark(key="day_plan", title="Day plan quality and re-plan (issue 5)", run=run_day_plan),
     Benchmark(key="suggestions", title="Dispatch suggestions (issue 5)", run=run_suggestions),
+    Benchmark(
+        key="realtime",
+        title="Assignment notices and push throughput (issue 6)",
+        run=run_realtime,
+    ),
 ]
 
 
