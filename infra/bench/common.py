@@ -61,13 +61,13 @@ class Server:
         return self.process.pid
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """(In the daphne child, before exec.) Get SIGTERM if this benchmark dies."""
     with suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -90,7 +90,7 @@ def daphnes(log_dir: Path, count: int) -> Iterator[list[Server]]:
 @contextmanager
 def daphne(log_dir: Path, number: int = 0) -> Iterator[Server]:
     """A daphne process (``--serve``) with this process's environment; stopped on exit."""
-    port = _free_port()
+    port = free_port()
     log_path = log_dir / f"daphne-{number}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -99,7 +99,7 @@ def daphne(log_dir: Path, number: int = 0) -> Iterator[Server]:
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks
         )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     try:

@@ -102,8 +102,8 @@ from .account_list import BenchError, manage, prepare_environment
 from .common import (
     REPO_ROOT,
     Server,
-    _die_with_parent,
     daphnes,
+    die_with_parent,
     machine_cpu,
     process_cpu_s,
     run_child,
@@ -1021,7 +1021,7 @@ def fcm_test_server(log_dir: Path, delay_s: float) -> Iterator[tuple[dict[str, s
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log_file,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks
         )
     try:
         assert process.stdout is not None
@@ -1144,7 +1144,7 @@ def push_round(
                         stdin=subprocess.DEVNULL,
                         stdout=output,
                         stderr=subprocess.STDOUT,
-                        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only prctl, no locks
+                        preexec_fn=die_with_parent,  # noqa: PLW1509 - only prctl, no locks
                     )
                 )
         startup_s = wait_started(processes, logs)

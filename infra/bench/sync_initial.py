@@ -35,7 +35,6 @@ large initial sync (HTTP and floor only). The daphne process's peak RSS is read 
 from __future__ import annotations
 
 import argparse
-import ctypes
 import datetime as dt
 import hashlib
 import http.client
@@ -43,7 +42,6 @@ import json
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,6 +58,7 @@ from unittest import mock
 import orjson
 
 from .account_list import BenchError, database_description, prepare_environment
+from .common import die_with_parent, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK = "sync_initial"
@@ -282,24 +281,11 @@ class Server:
         return self.process.pid
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """(In the daphne child, before exec.) Get SIGTERM if this benchmark dies, so a killed
-    leg leaves no server behind."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 @contextmanager
 def daphne(log_dir: Path, name: str) -> Iterator[Server]:
     """A daphne process serving ``server.asgi:application`` with this process's environment
     (the leg's settings and database), as ``infra/dev/run.sh`` starts it; stopped on exit."""
-    port = _free_port()
+    port = free_port()
     log_path = log_dir / f"daphne-{name}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
@@ -315,7 +301,7 @@ def daphne(log_dir: Path, name: str) -> Iterator[Server]:
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
     server = Server(process, port, log_path)
     try:
