@@ -9,7 +9,9 @@ either socket with code 4401.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -22,6 +24,8 @@ from server.models import DeviceNotice
 from server.realtime import device_group, dispatch_group, scope_group, user_group
 from territories.scope import DISPATCH_PREFIX
 from territories.selectors import active_territory_codes
+
+T = TypeVar("T")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -44,33 +48,38 @@ class _TokenConsumer(AsyncJsonWebsocketConsumer):
     device: Device | None = None
     groups_joined: list[str]
 
-    async def _authenticate(self) -> Device | None:
-        """The live device the token names, or None after closing the socket."""
+    async def _authenticate(self, then: Callable[[Device], T]) -> tuple[Device, T] | None:
+        """The live device the token names and ``then(device)``, read in one trip to a
+        database thread; or None after closing the socket."""
         raw = _token_from_scope(self.scope)
         if raw is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return None
+
+        def read() -> tuple[Device, T]:
+            device = device_for_access_token(raw)
+            return device, then(device)
+
         try:
-            device = await database_sync_to_async(device_for_access_token)(raw)
+            device, value = await database_sync_to_async(read)()
         except DeviceAuthError:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return None
         self.device = device
-        return device
+        return device, value
 
     async def _join(self, groups: list[str]) -> None:
         """Join ``groups`` and leave the others joined before (a scope change)."""
         before = set(getattr(self, "groups_joined", []))
         self.groups_joined = groups
-        for group in groups:
-            if group not in before:
-                await self.channel_layer.group_add(group, self.channel_name)
-        for group in before - set(groups):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        layer, name = self.channel_layer, self.channel_name
+        await asyncio.gather(
+            *(layer.group_add(group, name) for group in groups if group not in before),
+            *(layer.group_discard(group, name) for group in before - set(groups)),
+        )
 
     async def disconnect(self, code: int) -> None:
-        for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self._join([])
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "ping":
@@ -115,8 +124,7 @@ class DeviceConsumer(_TokenConsumer):
     longer kept, the poke says so (``"reason": "missed"``). A notice may arrive twice around a
     reconnect: the app drops a number it has seen."""
 
-    async def _join_scope(self, device: Device) -> None:
-        keys = await database_sync_to_async(scope_keys_for)(device.user)
+    async def _join_scope(self, device: Device, keys: frozenset[str]) -> None:
         await self._join(
             [
                 device_group(str(device.pk)),
@@ -126,11 +134,14 @@ class DeviceConsumer(_TokenConsumer):
         )
 
     async def connect(self) -> None:
-        device = await self._authenticate()
-        if device is None:
+        authenticated = await self._authenticate(then=lambda device: scope_keys_for(device.user))
+        if authenticated is None:
             return
-        await self._join_scope(device)
+        device, keys = authenticated
+        await self._join_scope(device, keys)
         await self.accept()
+        # Read what was missed only once in the user's group: a notice committed meanwhile
+        # then comes live, or both live and replayed (the app drops the second), never not.
         last_seq = _last_seq(self.scope)
         latest, missed, gap = await database_sync_to_async(_missed)(device.user_id, last_seq)
         await self.send_json({"type": "hello", "device": device.pk, "seq": latest})
@@ -160,7 +171,8 @@ class DeviceConsumer(_TokenConsumer):
         """The user's scope keys changed (a territory membership, a new map): hear the new
         keys' changes from now on, and pull what they bring."""
         if self.device is not None:
-            await self._join_scope(self.device)
+            keys = await database_sync_to_async(scope_keys_for)(self.device.user)
+            await self._join_scope(self.device, keys)
         await self.send_json({"type": "sync.poke"})
 
 
@@ -180,10 +192,12 @@ class DispatchConsumer(_TokenConsumer):
     locations and SLA warnings and breaches, for the territories they dispatch."""
 
     async def connect(self) -> None:
-        device = await self._authenticate()
-        if device is None:
+        authenticated = await self._authenticate(
+            then=lambda device: _board_territories(device.user)
+        )
+        if authenticated is None:
             return
-        territories = await database_sync_to_async(_board_territories)(device.user)
+        device, territories = authenticated
         if territories is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
