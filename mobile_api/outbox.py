@@ -18,7 +18,8 @@ pyfcm in production).
   - any other failure: retried with exponential backoff and full jitter, up to
     ``MAX_ATTEMPTS``, then ``failed``.
   A user without a device holding a push token gets nothing (``failed``: ``no_push_token``);
-  their devices find the change at the next pull.
+  their devices find the change at the next pull. A deactivated user gets nothing
+  (``user_inactive``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from django.utils import timezone
 
 from mobile_api.models import Device
 from mobile_api.push import PushMessage, RetryLater, get_push_backend
-from server.models import Notification, OutboxState
+from server.models import Notification, OutboxState, User
 
 logger = logging.getLogger(__name__)
 
@@ -99,12 +100,22 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
 
     now = now or timezone.now()
     devices = list(
-        Device.objects.filter(user_id=row.user_id, revoked_at__isnull=True, fcm_token_active=True)
+        Device.objects.filter(
+            user_id=row.user_id,
+            user__is_active=True,
+            revoked_at__isnull=True,
+            fcm_token_active=True,
+        )
         .exclude(fcm_token="")
         .order_by("pk")
     )
     if not devices:
-        _finish(row, OutboxState.FAILED, "no_push_token: no device of the user has a push token")
+        if User.objects.filter(pk=row.user_id, is_active=False).exists():
+            _finish(row, OutboxState.FAILED, "user_inactive: the user is deactivated")
+        else:
+            _finish(
+                row, OutboxState.FAILED, "no_push_token: no device of the user has a push token"
+            )
         outcome.failed += 1
         return
     backend = get_push_backend()

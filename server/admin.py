@@ -5,6 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 
 from server.models import User, UserRole
+from server.services import user_deactivated
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -30,3 +31,8 @@ class UserAdmin(BaseUserAdmin):
     inlines = [UserRoleInline]
     list_display = ("username", "display_name", "email", "is_active", "is_staff")
     fieldsets = (*BaseUserAdmin.fieldsets, ("Fieldline", {"fields": ("display_name", "phone")}))  # type: ignore[misc]
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivated(obj)

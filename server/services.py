@@ -4,6 +4,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
+from server import realtime
 from server.enums import Role
 from server.models import User, UserRole
 
@@ -34,3 +35,12 @@ def user_create(
     user.save()
     UserRole.objects.bulk_create([UserRole(user=user, role=role) for role in sorted(set(roles))])
     return user
+
+
+def user_deactivated(user: User) -> None:
+    """After ``user`` is deactivated (in the admin): once that commits, close every socket of
+    theirs (code 4401, as for a revoked device). Their tokens are refused from then on, and the
+    push worker sends them nothing."""
+    realtime.publish_on_commit(
+        realtime.user_group(user.pk), "device.revoked", {"reason": "user deactivated"}
+    )

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.contrib import admin
+from django.db import transaction
+from django.test import RequestFactory
 from rest_framework.test import APIClient
 
-from mobile_api.models import Device
+from mobile_api import outbox
+from mobile_api.models import Device, RecordedPush
+from server.admin import UserAdmin
 from server.asgi import application
 from server.enums import Role
+from server.models import User
+from server.notifications import notify
 from sync.models import Change
 from tests.conftest import device_login
 
@@ -132,3 +141,41 @@ async def test_websocket_refuses_a_bad_or_revoked_token(rep):
     no_token = WebsocketCommunicator(application, "/ws/device/")
     connected, code = await no_token.connect()
     assert (connected, code) == (False, 4401)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_deactivating_a_user_in_the_admin_closes_their_sockets_and_stops_pushes(
+    rep, admin_user
+):
+    tokens = await database_sync_to_async(device_login)(
+        APIClient(), rep, device_id="ws-device", fcm_token="tok-rep"
+    )
+    communicator = WebsocketCommunicator(application, f"/ws/device/?token={tokens['access']}")
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+
+    def deactivate() -> None:
+        request = RequestFactory().post("/admin/")
+        request.user = admin_user
+        rep.is_active = False
+        form = SimpleNamespace(changed_data=["is_active"])  # what Django's change form reports
+        with transaction.atomic():
+            UserAdmin(User, admin.site).save_model(request, rep, form, change=True)
+
+    await database_sync_to_async(deactivate)()
+
+    assert await communicator.receive_json_from(timeout=5) == {
+        "type": "device.revoked",
+        "reason": "user deactivated",
+    }
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    await communicator.wait()
+
+    row = await database_sync_to_async(notify)(user_id=rep.pk, kind="job.assigned", title="x")
+    outcome = await database_sync_to_async(outbox.run_once)()
+    assert (outcome.sent, outcome.failed) == (0, 1)
+    await database_sync_to_async(row.refresh_from_db)()
+    assert row.last_error.startswith("user_inactive")
+    assert not await database_sync_to_async(RecordedPush.objects.exists)()
