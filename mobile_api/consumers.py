@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from mobile_api.authentication import DeviceAuthError, device_for_access_token
 from mobile_api.models import Device
 from server.access import Capability, has_capability, scope_keys_for
-from server.models import DeviceNotice
+from server.models import DeviceNotice, NoticeSequence
 from server.realtime import device_group, dispatch_group, scope_group, user_group
 from territories.scope import DISPATCH_PREFIX
 from territories.selectors import active_territory_codes
@@ -104,7 +104,10 @@ def _missed(user_id: int, last_seq: int | None) -> tuple[int, list[dict[str, Any
     """The user's latest notice number, the notices after ``last_seq``, and whether some are
     gone (older than what is kept): then the device must pull."""
     notices = DeviceNotice.objects.filter(user_id=user_id)
-    latest = notices.order_by("-seq").values_list("seq", flat=True).first() or 0
+    latest = (
+        NoticeSequence.objects.filter(user_id=user_id).values_list("last_seq", flat=True).first()
+        or 0
+    )
     if last_seq is None:
         return latest, [], False
     missed = [

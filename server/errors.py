@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from django.core import exceptions as django_exceptions
-from django.db import IntegrityError
+from django.db import IntegrityError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -100,6 +100,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         # A constraint caught a race the service's own checks could not see.
         body = envelope("conflict", "The change conflicts with another record; retry.")
         status = 409
+    elif isinstance(exc, OperationalError) and _transient(exc):
+        # The database gave up on this transaction to let another go on (a deadlock, a
+        # serialization failure, SQLite's busy writer). It was rolled back whole: retry.
+        body = envelope("busy", "The server was busy with a conflicting change; retry.")
+        status = 503
+        headers["Retry-After"] = "1"
     elif isinstance(exc, django_exceptions.RequestDataTooBig):
         body = envelope("body_too_large", str(exc))
         status = 413
@@ -134,6 +140,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="api"')
     set_rollback()
     return Response(body, status=status, headers=headers)
+
+
+# PostgreSQL's deadlock_detected and serialization_failure.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _transient(exc: OperationalError) -> bool:
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(exc)  # SQLite, after its busy timeout
 
 
 def json_error(code: str, message: str, status: int) -> JsonResponse:

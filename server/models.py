@@ -108,3 +108,16 @@ class DeviceNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}#{self.seq} {self.kind}"
+
+
+class NoticeSequence(models.Model):
+    """The last notice number a user was given. Numbering a notice locks this row until the
+    transaction commits, which keeps a user's numbers in commit order. A table of its own, so
+    the lock holds up only other notices to the same user (never the user's row, which every
+    foreign-key check on it needs)."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    last_seq = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.last_seq}"

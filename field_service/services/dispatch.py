@@ -44,6 +44,7 @@ from server.access import Capability, require_capability
 from server.enums import Role
 from server.errors import ApplicationError
 from server.models import User
+from server.notifications import reserve_notice_numbers
 from sync import changelog
 from territories.models import MemberRole
 from territories.scope import member_codes
@@ -335,6 +336,7 @@ def _replace_crew(work_order: WorkOrder, crew: list[User], lead: User) -> None:
 
 def _notify(work_order: WorkOrder, *, gained: set[int], lost: set[int], kept: set[int]) -> None:
     """Queue the technicians' push notifications and tell the dispatch board."""
+    reserve_notice_numbers(gained | kept | lost)  # all at once, in one order
     tell_technicians(work_order, gained, "job.assigned", "New job")
     tell_technicians(work_order, kept, "job.rescheduled", "Job rescheduled")
     # A data message only: the app pulls and drops the job.

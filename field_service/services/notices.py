@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from field_service.models import WorkOrder
-from server.notifications import device_notice, notify
+from server.notifications import device_notice, notify, reserve_notice_numbers
 
 
 def tell_technicians(work_order: WorkOrder, user_ids: Iterable[int], kind: str, title: str) -> None:
@@ -17,7 +17,9 @@ def tell_technicians(work_order: WorkOrder, user_ids: Iterable[int], kind: str, 
     when = f"{work_order.scheduled_start:%a %d %b %H:%M}" if work_order.scheduled_start else ""
     data = {"work_order": work_order.pk, "state": work_order.state}
     body = f"{work_order.get_kind_display()} at {work_order.site.name}, {when}".strip(", ")
-    for user_id in sorted(user_ids):
+    user_ids = sorted(user_ids)
+    reserve_notice_numbers(user_ids)
+    for user_id in user_ids:
         notify(
             user_id=user_id,
             kind=kind,

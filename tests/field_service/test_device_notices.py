@@ -85,7 +85,7 @@ async def test_a_device_too_far_behind_is_told_to_pull(world: World):
     job = await database_sync_to_async(world.job)()
     assert await database_sync_to_async(_assign)(world, job, world.tech, 9) == 200
     assert await database_sync_to_async(_assign)(world, job, world.other_tech, 9) == 200
-    # the first notice is past retention (pruning keeps each user's newest)
+    # the first notice is past retention
     await database_sync_to_async(DeviceNotice.objects.filter(user=world.tech, seq=1).delete)()
 
     socket, _ = await _socket(world.tech, last_seq=0)

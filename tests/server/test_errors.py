@@ -73,3 +73,32 @@ def test_request_id_is_echoed_or_generated(client_for, rep):
     generated = client.get("/api/v1/me/", HTTP_X_REQUEST_ID="bad id with spaces")
     assert echoed["X-Request-ID"] == "trace-12345678"
     assert len(generated["X-Request-ID"]) == 32
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # as psycopg's DeadlockDetected carries it
+
+
+def test_a_transaction_the_database_gave_up_on_is_503_retry_and_writes_nothing(
+    client_for, rep, monkeypatch
+):
+    from django.db import OperationalError
+
+    from crm import services
+
+    real_create = services.account_create
+
+    def create_then_deadlock(**kwargs):
+        real_create(**kwargs)  # written, then the database picks this transaction to abort
+        raise OperationalError("deadlock detected") from _Deadlock()
+
+    monkeypatch.setattr(services, "account_create", create_then_deadlock)
+    client = client_for(rep)
+    changes = Change.objects.count()
+
+    response = client.post("/api/v1/accounts/", {"name": "Acme"}, format="json")
+
+    _assert_envelope(response, 503, "busy")
+    assert response["Retry-After"] == "1"
+    assert Account.objects.count() == 0
+    assert Change.objects.count() == changes
