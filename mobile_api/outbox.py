@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from mobile_api.models import Device
@@ -139,7 +139,7 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
             logger.warning("push %s to device %s failed: %s", row.pk, device.pk, error)
             retry_in = max(retry_in or 0.0, backoff_delay(row.attempts))
     if retry_in is not None and row.attempts < MAX_ATTEMPTS:
-        Notification.objects.filter(pk=row.pk).update(
+        _ours(row).update(
             next_attempt_at=now + dt.timedelta(seconds=retry_in), last_error="retrying"
         )
         outcome.retried += 1
@@ -161,24 +161,39 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
         outcome.failed += 1
 
 
+def _ours(row: Notification) -> QuerySet[Notification]:
+    """The row, if it is still this worker's claim: a worker that overran its lease must not
+    overwrite the outcome of the one that claimed the row after it."""
+    return Notification.objects.filter(pk=row.pk, attempts=row.attempts, state=OutboxState.PENDING)
+
+
 def _finish(row: Notification, state: str, error: str) -> None:
     sent_at = timezone.now() if state == OutboxState.SENT else None
-    Notification.objects.filter(pk=row.pk).update(state=state, last_error=error, sent_at=sent_at)
+    _ours(row).update(state=state, last_error=error, sent_at=sent_at)
 
 
 def run_once(
     *, now: dt.datetime | None = None, limit: int = BATCH, lease: dt.timedelta = LEASE
 ) -> Outcome:
     """Claim a batch and send it; what the worker does in a loop. A batch slower than its
-    lease (a slow FCM) stops at 80% of it: another worker may take the rest once the lease
-    ends, and must not find this one still sending them."""
+    lease (a slow FCM) starts no send after 80% of it and hands the rest back. A send still
+    running when the lease ends may be repeated by another worker (at least once); only the
+    first outcome is recorded."""
     outcome = Outcome()
     stop_at = time.monotonic() + 0.8 * lease.total_seconds()
-    for row in claim(now=now, limit=limit, lease=lease):
+    rows = claim(now=now, limit=limit, lease=lease)
+    for done, row in enumerate(rows):
         if time.monotonic() > stop_at:
-            break  # the rest come back when the lease ends
+            _hand_back(rows[done:])
+            break
         deliver(row, outcome, now=now)
     return outcome
+
+
+def _hand_back(rows: list[Notification]) -> None:
+    """Rows claimed but not tried: due again at once, and their attempt not counted."""
+    for row in rows:
+        _ours(row).update(attempts=F("attempts") - 1, next_attempt_at=timezone.now())
 
 
 def prune(

@@ -136,5 +136,24 @@ def test_a_batch_slower_than_its_lease_leaves_the_rest_for_later(tech, monkeypat
     outcome = outbox.run_once(lease=dt.timedelta(seconds=10))
 
     assert outcome.sent == 2
-    states = dict(Notification.objects.values_list("pk", "state"))
-    assert [states[r.pk] for r in rows] == ["sent", "sent", "pending"]
+    rest = Notification.objects.get(pk=rows[2].pk)
+    assert (rest.state, rest.attempts) == ("pending", 0)  # handed back, not counted
+    assert rest.next_attempt_at <= timezone.now()  # due again at once
+    assert [Notification.objects.get(pk=r.pk).state for r in rows[:2]] == ["sent", "sent"]
+
+
+def test_a_worker_that_overran_its_lease_does_not_overwrite_the_next_ones_outcome(tech):
+    row = notify(user_id=tech.pk, kind="job.assigned", title="late")
+    now = timezone.now()
+    [slow] = outbox.claim(now=now)
+    # the lease ends; another worker claims the row, and it fails for good there
+    [fast] = outbox.claim(now=now + outbox.LEASE + dt.timedelta(seconds=1))
+    Device.objects.filter(user=tech).update(fcm_token_active=False)
+    outbox.deliver(fast, outbox.Outcome())
+    Device.objects.filter(user=tech).update(fcm_token_active=True)
+
+    outbox.deliver(slow, outbox.Outcome())  # the first worker finally gets there
+
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == ("failed", 2)
+    assert row.last_error.startswith("no_push_token")
