@@ -10,8 +10,8 @@ either socket with code 4401.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -21,11 +21,15 @@ from mobile_api.authentication import DeviceAuthError, device_for_access_token
 from mobile_api.models import Device
 from server.access import Capability, has_capability, scope_keys_for
 from server.models import DeviceNotice, NoticeSequence
-from server.realtime import device_group, dispatch_group, scope_group, user_group
+from server.realtime import (
+    ACTIVE_MAP_GROUP,
+    device_group,
+    dispatch_group,
+    scope_group,
+    user_group,
+)
 from territories.scope import DISPATCH_PREFIX
 from territories.selectors import active_territory_codes
-
-T = TypeVar("T")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -42,31 +46,38 @@ def _token_from_scope(scope: dict[str, Any]) -> str | None:
     return tokens[0] if tokens else None
 
 
+def _still_live(device: Device) -> bool:
+    return Device.objects.filter(
+        pk=device.pk, revoked_at__isnull=True, user__is_active=True
+    ).exists()
+
+
 class _TokenConsumer(AsyncJsonWebsocketConsumer):
     """Authenticates at connect and leaves its groups at disconnect."""
 
     device: Device | None = None
     groups_joined: list[str]
 
-    async def _authenticate(self, then: Callable[[Device], T]) -> tuple[Device, T] | None:
-        """The live device the token names and ``then(device)``, read in one trip to a
-        database thread; or None after closing the socket."""
+    async def _authenticate(self) -> Device | None:
+        """The live device the token names, or None after closing the socket."""
         raw = _token_from_scope(self.scope)
         if raw is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return None
-
-        def read() -> tuple[Device, T]:
-            device = device_for_access_token(raw)
-            return device, then(device)
-
         try:
-            device, value = await database_sync_to_async(read)()
+            device = await database_sync_to_async(device_for_access_token)(raw)
         except DeviceAuthError:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return None
         self.device = device
-        return device, value
+        # The device's and user's groups first: a revocation or a scope change committed from
+        # here on reaches this socket, so what it reads next is never stale for good. One
+        # committed just before is caught by looking again.
+        await self._join([device_group(str(device.pk)), user_group(device.user_id)])
+        if not await database_sync_to_async(_still_live)(device):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return None
+        return device
 
     async def _join(self, groups: list[str]) -> None:
         """Join ``groups`` and leave the others joined before (a scope change)."""
@@ -137,10 +148,10 @@ class DeviceConsumer(_TokenConsumer):
         )
 
     async def connect(self) -> None:
-        authenticated = await self._authenticate(then=lambda device: scope_keys_for(device.user))
-        if authenticated is None:
+        device = await self._authenticate()
+        if device is None:
             return
-        device, keys = authenticated
+        keys = await database_sync_to_async(scope_keys_for)(device.user)
         await self._join_scope(device, keys)
         await self.accept()
         # Read what was missed only once in the user's group: a notice committed meanwhile
@@ -179,15 +190,22 @@ class DeviceConsumer(_TokenConsumer):
         await self.send_json({"type": "sync.poke"})
 
 
-def _board_territories(user: Any) -> list[str] | None:
+@dataclass(frozen=True)
+class Board:
+    territories: list[str]
+    whole_map: bool  # every territory of the active map, whichever it is
+
+
+def _board(user: Any) -> Board | None:
     """The territories whose board the user sees (their ``dispatch:`` keys, every territory
     of the active map for those who see every job), or None when they see no board."""
     if has_capability(user, Capability.WORK_ORDER_VIEW_ALL):
-        return active_territory_codes()
+        return Board(active_territory_codes(), whole_map=True)
     if not has_capability(user, Capability.DISPATCH):
         return None
     prefix = f"{DISPATCH_PREFIX}:"
-    return sorted(k[len(prefix) :] for k in scope_keys_for(user) if k.startswith(prefix))
+    codes = sorted(k[len(prefix) :] for k in scope_keys_for(user) if k.startswith(prefix))
+    return Board(codes, whole_map=False)
 
 
 class DispatchConsumer(_TokenConsumer):
@@ -195,35 +213,38 @@ class DispatchConsumer(_TokenConsumer):
     locations and SLA warnings and breaches, for the territories they dispatch."""
 
     async def connect(self) -> None:
-        authenticated = await self._authenticate(
-            then=lambda device: _board_territories(device.user)
-        )
-        if authenticated is None:
+        device = await self._authenticate()
+        if device is None:
             return
-        device, territories = authenticated
-        if territories is None:
+        board = await database_sync_to_async(_board)(device.user)
+        if board is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self._join_board(device, territories)
+        await self._join_board(device, board)
         await self.accept()
-        await self.send_json({"type": "hello", "territories": territories})
+        await self.send_json({"type": "hello", "territories": board.territories})
 
-    async def _join_board(self, device: Device, territories: list[str]) -> None:
+    async def _join_board(self, device: Device, board: Board) -> None:
         await self._join(
             [
                 device_group(str(device.pk)),
                 user_group(device.user_id),
-                *(dispatch_group(code) for code in territories),
+                *([ACTIVE_MAP_GROUP] if board.whole_map else []),
+                *(dispatch_group(code) for code in board.territories),
             ]
         )
 
     async def scope_changed(self, event: dict[str, Any]) -> None:
-        """The dispatcher's territories changed: follow the new ones' boards from now on."""
+        """The dispatcher's territories (or the active map) changed: follow the new ones'
+        boards from now on; a user who may no longer see a board is disconnected."""
         if self.device is None:
             return
-        territories = await database_sync_to_async(_board_territories)(self.device.user) or []
-        await self._join_board(self.device, territories)
-        await self.send_json({"type": "territories", "territories": territories})
+        board = await database_sync_to_async(_board)(self.device.user)
+        if board is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self._join_board(self.device, board)
+        await self.send_json({"type": "territories", "territories": board.territories})
 
     async def sync_poke(self, event: dict[str, Any]) -> None:
         """Pokes to the user are for their devices' sync, not the board."""

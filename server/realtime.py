@@ -36,6 +36,11 @@ def device_group(device_id: str) -> str:
     return f"device.{device_id}"
 
 
+# The sockets that follow every territory of the active map (boards of those who see every
+# job): told when another map becomes active.
+ACTIVE_MAP_GROUP = "territories.active_map"
+
+
 def scope_group(key: str) -> str:
     """The group of the sockets whose user holds scope key ``key`` (``owner:5`` ->
     ``scope.owner.5``; group names allow no colons)."""

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import Account, Site
+from server import realtime
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
@@ -223,12 +224,14 @@ def territory_model_activate(
         assignment.record(model, outcome, now=now)
         assignment.apply_to_accounts(model, outcome, actor=actor)
         hooks.sites_reassigned(None, actor)
-        # Members of either map hold other territory keys now.
+        # Members of either map hold other territory keys now, and whoever follows the whole
+        # map follows other territories.
         members_rescoped(
             Membership.objects.filter(
                 territory__territory_model__in=[m for m in (model, previous) if m is not None]
             ).values_list("user_id", flat=True)
         )
+        realtime.publish_on_commit(realtime.ACTIVE_MAP_GROUP, "scope.changed")
     return model
 
 

@@ -11,12 +11,14 @@ from channels.testing import WebsocketCommunicator
 from rest_framework.test import APIClient
 
 from field_service.models import TechnicianProfile
+from field_service.services import work_order_create
 from server.asgi import application
 from server.enums import Role
 from territories import services as territory_services
 from territories.models import Territory
 from tests.conftest import device_login
 from tests.field_service.conftest import World, at
+from tests.territories.test_services import WEST, collection, feature
 
 
 async def _board(user, device_id: str = "console") -> tuple[WebsocketCommunicator, dict]:
@@ -101,6 +103,36 @@ async def test_an_open_board_follows_a_territory_given_to_its_dispatcher(world: 
 
     await database_sync_to_async(world.job)()  # without reconnecting, it hears the new jobs
     assert (await board.receive_json_from(timeout=5))["type"] == "job.created"
+    await board.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_board_of_every_territory_follows_a_newly_activated_map(world: World):
+    board, hello = await _board(world.manager)
+    assert hello == {"type": "hello", "territories": ["W"]}
+
+    def activate_new_map() -> None:
+        model = territory_services.territory_model_create(actor=world.manager, name="2027")
+        territory_services.territories_import(
+            actor=world.manager, model_id=model.pk, collection=collection(feature("W27", WEST))
+        )
+        territory_services.territory_model_activate(actor=world.manager, model_id=model.pk)
+
+    await database_sync_to_async(activate_new_map)()
+    message = await board.receive_json_from(timeout=5)
+    while message["type"] != "territories":  # (the activation moves jobs' sites too)
+        message = await board.receive_json_from(timeout=5)
+    assert message == {"type": "territories", "territories": ["W27"]}
+
+    job = await database_sync_to_async(work_order_create)(
+        actor=world.manager, account=world.account, site=world.site, kind="repair"
+    )  # filed under the new map's territory
+    event = await board.receive_json_from(timeout=5)
+    assert (event["type"], event["work_order"], event["territory"]) == (
+        "job.created",
+        job.pk,
+        "W27",
+    )
     await board.disconnect()
 
 
