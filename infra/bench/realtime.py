@@ -109,6 +109,7 @@ from .common import (
     run_child,
     server_errors,
     service_cpu_s,
+    stop,
 )
 from .sync_delta import parse_timing, summarize
 
@@ -1033,12 +1034,7 @@ def fcm_test_server(log_dir: Path, delay_s: float) -> Iterator[tuple[dict[str, s
         endpoint = urllib.parse.urlsplit(environment["FCM_ENDPOINT_BASE"])
         yield environment, process.pid, f"{endpoint.scheme}://{endpoint.netloc}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop(process)
 
 
 def fcm_received(base_url: str) -> dict[str, int]:

@@ -58,7 +58,7 @@ from unittest import mock
 import orjson
 
 from .account_list import BenchError, database_description, prepare_environment
-from .common import die_with_parent, free_port
+from .common import die_with_parent, free_port, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK = "sync_initial"
@@ -321,12 +321,7 @@ def daphne(log_dir: Path, name: str) -> Iterator[Server]:
             time.sleep(0.2)
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop(process)
 
 
 def memory_kb(pid: int) -> dict[str, int]:
