@@ -28,6 +28,8 @@ import datetime as dt
 import logging
 import random
 import time
+from collections import defaultdict
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -35,7 +37,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from mobile_api.models import Device
-from mobile_api.push import PushMessage, RetryLater, get_push_backend
+from mobile_api.push import PushBackend, PushMessage, RetryLater, get_push_backend
 from server.models import Notification, OutboxState, User
 
 logger = logging.getLogger(__name__)
@@ -94,23 +96,91 @@ def _message(row: Notification, device: Device) -> PushMessage:
     )
 
 
-def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = None) -> None:
-    """Send one claimed row to its user's devices and record how it went."""
+@dataclass(frozen=True)
+class _Sent:
+    """What FCM answered to one message."""
+
+    ok: bool = False
+    unregistered: bool = False
+    invalid: str | None = None
+    retry_in: float | None = None
+
+
+def _send(backend: PushBackend, row: Notification, device: Device) -> _Sent:
     from pyfcm.errors import FCMNotRegisteredError, InvalidDataError
 
-    now = now or timezone.now()
-    devices = list(
+    try:
+        backend.send(_message(row, device))
+    except FCMNotRegisteredError:
+        return _Sent(unregistered=True)
+    except InvalidDataError as error:
+        return _Sent(invalid=str(error)[:1000])
+    except RetryLater as wait:
+        return _Sent(retry_in=wait.delay)
+    except Exception as error:  # network, 5xx, anything: back off and try again
+        logger.warning("push %s to device %s failed: %s", row.pk, device.pk, error)
+        return _Sent(retry_in=backoff_delay(row.attempts))
+    return _Sent(ok=True)
+
+
+def _devices_of(user_ids: set[int]) -> dict[int, list[Device]]:
+    """The devices that may be pushed to, by user: live, with a push token, of active users."""
+    devices: dict[int, list[Device]] = defaultdict(list)
+    for device in (
         Device.objects.filter(
-            user_id=row.user_id,
+            user_id__in=user_ids,
             user__is_active=True,
             revoked_at__isnull=True,
             fcm_token_active=True,
         )
         .exclude(fcm_token="")
         .order_by("pk")
-    )
-    if not devices:
-        if User.objects.filter(pk=row.user_id, is_active=False).exists():
+    ):
+        devices[device.user_id].append(device)
+    return devices
+
+
+def deliver(
+    rows: list[Notification],
+    outcome: Outcome,
+    *,
+    now: dt.datetime | None = None,
+    pool: Executor | None = None,
+) -> None:
+    """Send claimed rows to their users' devices and record how each went. The database is
+    read and written here; with a ``pool`` (and a backend that allows it), only the sending
+    happens in its threads, all of it at once."""
+    now = now or timezone.now()
+    devices = _devices_of({row.user_id for row in rows})
+    sends = [(row, device) for row in rows for device in devices.get(row.user_id, [])]
+    backend = get_push_backend()
+
+    def send(pair: tuple[Notification, Device]) -> _Sent:
+        return _send(backend, *pair)
+
+    if pool is not None and getattr(backend, "concurrent", False) and len(sends) > 1:
+        answers = list(pool.map(send, sends))
+    else:
+        answers = [send(pair) for pair in sends]
+    by_row: dict[int, list[tuple[Device, _Sent]]] = defaultdict(list)
+    for (row, device), answer in zip(sends, answers, strict=True):
+        by_row[row.pk].append((device, answer))
+    lonely = {row.user_id for row in rows if not by_row.get(row.pk)}
+    inactive = set(User.objects.filter(pk__in=lonely, is_active=False).values_list("pk", flat=True))
+    for row in rows:
+        _record(row, by_row.get(row.pk, []), outcome, now, user_inactive=row.user_id in inactive)
+
+
+def _record(
+    row: Notification,
+    answers: list[tuple[Device, _Sent]],
+    outcome: Outcome,
+    now: dt.datetime,
+    *,
+    user_inactive: bool,
+) -> None:
+    if not answers:
+        if user_inactive:
             _finish(row, OutboxState.FAILED, "user_inactive: the user is deactivated")
         else:
             _finish(
@@ -118,29 +188,16 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
             )
         outcome.failed += 1
         return
-    backend = get_push_backend()
-    retry_in: float | None = None
-    invalid: str | None = None
-    unregistered = False
-    delivered = 0
-    for device in devices:
-        try:
-            backend.send(_message(row, device))
-            delivered += 1
-        except FCMNotRegisteredError:
-            Device.objects.filter(pk=device.pk).update(fcm_token_active=False)
-            outcome.deactivated += 1
-            unregistered = True
-        except InvalidDataError as error:
-            invalid = str(error)[:1000]
-        except RetryLater as wait:
-            retry_in = max(retry_in or 0.0, wait.delay)
-        except Exception as error:  # network, 5xx, anything: back off and try again
-            logger.warning("push %s to device %s failed: %s", row.pk, device.pk, error)
-            retry_in = max(retry_in or 0.0, backoff_delay(row.attempts))
-    if retry_in is not None and row.attempts < MAX_ATTEMPTS:
+    gone = [device.pk for device, answer in answers if answer.unregistered]
+    if gone:
+        Device.objects.filter(pk__in=gone).update(fcm_token_active=False)
+        outcome.deactivated += len(gone)
+    delays = [answer.retry_in for _, answer in answers if answer.retry_in is not None]
+    invalid = next((answer.invalid for _, answer in answers if answer.invalid), None)
+    delivered = sum(answer.ok for _, answer in answers)
+    if delays and row.attempts < MAX_ATTEMPTS:
         _ours(row).update(
-            next_attempt_at=now + dt.timedelta(seconds=retry_in), last_error="retrying"
+            next_attempt_at=now + dt.timedelta(seconds=max(delays)), last_error="retrying"
         )
         outcome.retried += 1
     elif delivered:
@@ -149,14 +206,10 @@ def deliver(row: Notification, outcome: Outcome, *, now: dt.datetime | None = No
     else:
         if invalid:
             reason = f"invalid_argument: {invalid}"
-        elif retry_in is not None:
+        elif delays:
             reason = f"gave up after {row.attempts} attempts"
         else:
-            reason = (
-                "unregistered: no device token is valid any more"
-                if unregistered
-                else "no_push_token"
-            )
+            reason = "unregistered: no device token is valid any more"
         _finish(row, OutboxState.FAILED, reason)
         outcome.failed += 1
 
@@ -173,20 +226,26 @@ def _finish(row: Notification, state: str, error: str) -> None:
 
 
 def run_once(
-    *, now: dt.datetime | None = None, limit: int = BATCH, lease: dt.timedelta = LEASE
+    *,
+    now: dt.datetime | None = None,
+    limit: int = BATCH,
+    lease: dt.timedelta = LEASE,
+    pool: Executor | None = None,
+    chunk: int = 16,
 ) -> Outcome:
-    """Claim a batch and send it; what the worker does in a loop. A batch slower than its
-    lease (a slow FCM) starts no send after 80% of it and hands the rest back. A send still
-    running when the lease ends may be repeated by another worker (at least once); only the
-    first outcome is recorded."""
+    """Claim a batch and send it, ``chunk`` rows at a time (their messages at once, with a
+    ``pool``); what the worker does in a loop. A batch slower than its lease (a slow FCM)
+    starts no chunk after 80% of it and hands the rest back. A send still running when the
+    lease ends may be repeated by another worker (at least once); only the first outcome is
+    recorded."""
     outcome = Outcome()
     stop_at = time.monotonic() + 0.8 * lease.total_seconds()
     rows = claim(now=now, limit=limit, lease=lease)
-    for done, row in enumerate(rows):
+    for start in range(0, len(rows), chunk):
         if time.monotonic() > stop_at:
-            _hand_back(rows[done:])
+            _hand_back(rows[start:])
             break
-        deliver(row, outcome, now=now)
+        deliver(rows[start : start + chunk], outcome, now=now, pool=pool)
     return outcome
 
 

@@ -4,6 +4,7 @@ through FCM HTTP v1 with pyfcm. Only workers call ``send`` (never inside a trans
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
@@ -27,11 +28,16 @@ class PushMessage:
 
 
 class PushBackend(Protocol):
+    """``send`` raises pyfcm's errors or ``RetryLater``. A backend with ``concurrent = True``
+    may be called from several threads at once."""
+
     def send(self, message: PushMessage) -> dict[str, Any]: ...
 
 
 class RecordingPushBackend:
     """Keeps each message in ``RecordedPush`` and the log instead of sending it."""
+
+    concurrent = False  # it writes to the database: the worker calls it from its own thread
 
     def __init__(self, **_: Any) -> None:
         pass
@@ -55,6 +61,9 @@ class RecordingPushBackend:
         return {"name": f"recorded/{row.pk}"}
 
 
+SEND_THREADS = 16  # messages a worker sends at once
+
+
 class RetryLater(Exception):
     """FCM asked to wait (429 or 503 with ``Retry-After``): retry after ``delay`` seconds."""
 
@@ -68,9 +77,34 @@ def _client_class() -> type[Any]:
     (and urllib3 retries 502/503 with backoff), which would stall every other send of the
     worker. Here a ``Retry-After`` raises ``RetryLater`` and the worker reschedules that one
     message, and nothing is retried inside the call."""
+    from google.auth.transport.requests import Request
     from pyfcm import FCMNotification
 
     class Client(FCMNotification):
+        # pyfcm shares one credentials object between threads but loads it (on first use)
+        # and refreshes it (on every thread's first request) from each thread at once; the
+        # loser of that race sent "Bearer None" or read a path already cleared.
+        _credentials_lock = threading.RLock()
+
+        def _initialize_credentials(self) -> None:
+            with self._credentials_lock:
+                super()._initialize_credentials()
+
+        def _get_access_token(self) -> str:
+            """The shared access token, refreshed when it is no longer valid (pyfcm's wraps
+            any failure in ``InvalidDataError``, which would fail the message for good)."""
+            with self._credentials_lock:
+                if self.credentials is None:
+                    self._initialize_credentials()
+                if not self.credentials.valid:
+                    self.credentials.refresh(Request())
+                return str(self.credentials.token)
+
+        def _renew_access_token(self) -> None:
+            with self._credentials_lock:
+                self.credentials.refresh(Request())
+            self.thread_local.token_expiry = 0
+
         def send_request(self, payload: Any = None, timeout: Any = None) -> Any:
             response = self.requests_session.post(self.fcm_end_point, data=payload, timeout=timeout)
             retry_after = response.headers.get("Retry-After")
@@ -81,7 +115,7 @@ def _client_class() -> type[Any]:
                     delay = 60.0  # an HTTP date: rare from FCM; wait a minute
                 raise RetryLater(max(delay, 0.0))
             if self._is_access_token_expired(response):
-                self.thread_local.token_expiry = 0
+                self._renew_access_token()
                 response = self.requests_session.post(
                     self.fcm_end_point, data=payload, timeout=timeout
                 )
@@ -93,7 +127,11 @@ def _client_class() -> type[Any]:
 class FCMPushBackend:
     """FCM HTTP v1 through pyfcm. ``ENDPOINT_BASE`` points it at a test server. Errors come
     back as pyfcm's exceptions (``FCMNotRegisteredError`` for 404, ``InvalidDataError`` for
-    400, ``FCMServerError`` for other failures) or ``RetryLater``."""
+    400, ``FCMServerError`` for other failures) or ``RetryLater``. Thread-safe: the worker
+    sends a batch's messages at once, each thread with its own access token (pyfcm keeps it
+    per thread) over one connection pool."""
+
+    concurrent = True
 
     def __init__(
         self,
@@ -107,7 +145,8 @@ class FCMPushBackend:
         from requests.adapters import HTTPAdapter
 
         client_class = _client_class()
-        no_retries = HTTPAdapter(max_retries=0)
+        # No retries (see _client_class), and a connection for each of the worker's threads.
+        no_retries = HTTPAdapter(max_retries=0, pool_maxsize=SEND_THREADS)
         if credentials is not None:
             self.client = client_class(
                 credentials=credentials, project_id=PROJECT_ID, adapter=no_retries

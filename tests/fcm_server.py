@@ -259,6 +259,8 @@ class _State:
     counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     delay: float = 0.0  # of the default ``ok()`` answer
     token_requests: int = 0
+    in_flight: int = 0  # messages being answered now
+    most_in_flight: int = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -341,14 +343,20 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
             state.lock.notify_all()
-
-        if answer.delay:
-            time.sleep(answer.delay)
-        self._reply(answer.status, reply, answer.headers)
+            state.in_flight += 1
+            state.most_in_flight = max(state.most_in_flight, state.in_flight)
+        try:
+            if answer.delay:
+                time.sleep(answer.delay)
+            self._reply(answer.status, reply, answer.headers)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a worker opens a connection per sending thread at once
 
     def __init__(self, state: _State, port: int = 0) -> None:
         self.state = state
@@ -445,6 +453,12 @@ class FcmTestServer:
         """Make every unscripted answer wait ``seconds`` (a slow FCM)."""
         with self._state.lock:
             self._state.delay = seconds
+
+    @property
+    def most_in_flight(self) -> int:
+        """The most messages it was answering at one time (a sender's concurrency)."""
+        with self._state.lock:
+            return self._state.most_in_flight
 
     @property
     def token_requests(self) -> int:

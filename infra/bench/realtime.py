@@ -56,7 +56,9 @@ so are duplicates (allowed, the app drops them) and numbers that arrived out of 
 (``python -m tests.fcm_server``, real pyfcm against it, service-account tokens included),
 and ``manage.py run_worker --idle-sleep 0.05`` processes send the outbox: first one worker
 for the assignments' rows plus ``--bulk-rows`` queued at once (``bulk_create``, one row per
-technician in turn, like an assignment's), then two workers for as many fresh rows. The
+technician in turn, like an assignment's), then two workers for as many fresh rows; and the
+same again with the server answering after ``--fcm-delays`` (0 and 50 ms: a round trip to
+FCM over the internet, which is what a worker's 16 sending threads overlap). The
 rows wait, due tomorrow, until the workers have loaded Django and idle (their start-up is
 reported apart); one ``UPDATE`` then makes them all due, and the workers are timed from
 there until no row is pending (polled every 50 ms). Every row must be ``sent`` and the test
@@ -1208,37 +1210,33 @@ def push_throughput(
     log_dir: Path,
     technicians: Sequence[int],
     bulk_rows: int,
-    fcm_delay: float,
+    fcm_delays: Sequence[float],
     services: tuple[int, int],
 ) -> dict[str, Any]:
-    """One worker on the assignments' rows plus ``bulk_rows``; then two on as many fresh
-    rows."""
+    """For each FCM answer delay: one worker (the first time on the assignments' rows plus
+    ``bulk_rows``, then on as many fresh rows), then two on as many fresh rows."""
     from server.models import Notification, OutboxState
 
-    with fcm_test_server(log_dir, fcm_delay) as fcm:
-        left = Notification.objects.filter(state=OutboxState.PENDING).count()
-        log(f"push: 1 worker, {left:,} assignment rows + {bulk_rows:,} queued")
-        one = push_round(
-            workers=1,
-            rows_to_queue=bulk_rows,
-            technicians=technicians,
-            fcm=fcm,
-            log_dir=log_dir,
-            idle_sleep=0.05,
-            services=services,
-        )
-        log(f"push: 1 worker, {one['messages_per_s']:.0f} messages/s; now 2 workers")
-        two = push_round(
-            workers=2,
-            rows_to_queue=one["rows"],
-            technicians=technicians,
-            fcm=fcm,
-            log_dir=log_dir,
-            idle_sleep=0.05,
-            services=services,
-        )
-        log(f"push: 2 workers, {two['messages_per_s']:.0f} messages/s")
-    return {"fcm_delay_s": fcm_delay, "rounds": [one, two]}
+    rounds: list[dict[str, Any]] = []
+    rows = bulk_rows
+    for delay in fcm_delays:
+        with fcm_test_server(log_dir, delay) as fcm:
+            left = Notification.objects.filter(state=OutboxState.PENDING).count()
+            for workers in (1, 2):
+                log(f"push: FCM delay {delay:g} s, {workers} worker(s), {left + rows:,} rows")
+                result = push_round(
+                    workers=workers,
+                    rows_to_queue=rows,
+                    technicians=technicians,
+                    fcm=fcm,
+                    log_dir=log_dir,
+                    idle_sleep=0.05,
+                    services=services,
+                )
+                log(f"push: {result['messages_per_s']:.0f} messages/s")
+                rounds.append({**result, "fcm_delay_s": delay})
+                rows, left = result["rows"], 0
+    return {"rounds": rounds}
 
 
 # ------------------------------------------------------------------------------ run
@@ -1252,7 +1250,7 @@ def run(
     seed: int,
     concurrency: int,
     pause_s: float,
-    fcm_delay: float,
+    fcm_delays: Sequence[float],
 ) -> dict[str, Any]:
     if backend != "postgres":
         return skipped_leg(backend)
@@ -1319,7 +1317,9 @@ def run(
                 f"replayed {checked['replayed']}"
             )
             technicians = sorted({d.user_id for d in session.devices})
-            push = push_throughput(Path(data_dir), technicians, size.bulk_rows, fcm_delay, services)
+            push = push_throughput(
+                Path(data_dir), technicians, size.bulk_rows, fcm_delays, services
+            )
         finally:
             connections.close_all()
     return {
@@ -1424,7 +1424,7 @@ def render_markdown(legs: Sequence[dict[str, Any]]) -> str:
 
 def _report(leg: Mapping[str, Any]) -> list[str]:
     config, latency, done = leg["config"], leg["latency"], leg["completeness"]
-    one, two = leg["push"]["rounds"]
+    rounds = leg["push"]["rounds"]
     cpu = leg["cpu"]
     stats = leg["assignments"]
     lines = [
@@ -1441,10 +1441,15 @@ def _report(leg: Mapping[str, Any]) -> list[str]:
         f" ms, of which waiting on the change log's version counter row p50 "
         f"{_ms(stats['counter_ms'].get('p50_ms'))} ms, p95 "
         f"{_ms(stats['counter_ms'].get('p95_ms'))} ms (see *Assignments*).",
-        f"- **Push worker**: {one['messages_per_s']:,.0f} messages/s with one worker, "
-        f"{two['messages_per_s']:,.0f} with two "
-        f"({two['messages_per_s'] / max(one['messages_per_s'], 1e-9):.2f}×), from the rows "
-        "falling due until none was pending.",
+        "- **Push worker**: "
+        + "; ".join(
+            f"FCM answering in {one['fcm_delay_s'] * 1000:.0f} ms: "
+            f"{one['messages_per_s']:,.0f} messages/s with one worker, "
+            f"{two['messages_per_s']:,.0f} with two "
+            f"({two['messages_per_s'] / max(one['messages_per_s'], 1e-9):.2f}×)"
+            for one, two in zip(rounds[::2], rounds[1::2], strict=True)
+        )
+        + ", from the rows falling due until none was pending.",
     ]
     if cpu["others_s"] / cpu["wall_s"] > DISTURBED_CPU:
         lines.append(
@@ -1579,25 +1584,27 @@ def _push_table(leg: Mapping[str, Any]) -> list[str]:
         "### Push worker",
         "",
         "`manage.py run_worker --idle-sleep 0.05` processes sending through pyfcm to the FCM "
-        "test server (`python -m tests.fcm_server`, its own process, answer delay "
-        f"{push['fcm_delay_s']:g} s). Each row goes to each of its user's devices with a "
+        "test server (`python -m tests.fcm_server`, its own process), which answers at once "
+        "or after a delay (about a round trip to FCM over the internet); a worker sends 16 "
+        "messages at once (`--threads`). Each row goes to each of its user's devices with a "
         "token (two). The rows are queued due tomorrow, the workers started and left to load "
         "Django until they idle (*start-up*), then every row is made due at once (one "
         "`UPDATE`). *Wall*: from then until no row was pending (polled every 50 ms); *first "
         "sent*: the first `sent_at` after it; *steady*: messages between the first and the "
         "last `sent_at`. CPU: seconds over the wall time.",
         "",
-        "| Workers | Rows | Messages (due / received) | Rows sent | Start-up | Wall | "
+        "| FCM delay | Workers | Rows | Messages (due / received) | Rows sent | Start-up | Wall | "
         "First sent | Rows/s | Messages/s | Steady messages/s | Worker CPU | FCM server CPU | "
         "PostgreSQL + Redis CPU | Other processes CPU |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-        "| ---: | ---: |",
+        "| ---: | ---: | ---: |",
     ]
     for r in push["rounds"]:
         cpu = r["cpu"]["processes_s"]
         worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
         lines.append(
-            f"| {r['workers']} | {r['rows']:,} | {r['expected_messages']:,} / "
+            f"| {r['fcm_delay_s'] * 1000:.0f} ms | {r['workers']} | {r['rows']:,} | "
+            f"{r['expected_messages']:,} / "
             f"{r['messages']:,} | {r['states'].get('sent', 0):,} | {r['startup_s']:.1f} s | "
             f"{r['elapsed_s']:.1f} s | "
             f"{r['first_sent_after_s']:.1f} s | {r['rows_per_s']:,.0f} | "
@@ -1606,7 +1613,8 @@ def _push_table(leg: Mapping[str, Any]) -> list[str]:
             f"{r['cpu']['services_s']:.1f} s | {r['cpu']['others_s']:.1f} s |"
         )
     odd = [
-        f"{r['workers']} worker(s): states {r['states']}, {r['attempts_over_one']} rows "
+        f"{r['fcm_delay_s'] * 1000:.0f} ms, {r['workers']} worker(s): states {r['states']}, "
+        f"{r['attempts_over_one']} rows "
         f"claimed more than once, {r['token_requests']} access tokens fetched"
         for r in push["rounds"]
     ]
@@ -1702,7 +1710,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--floor-samples", type=int, help="default: by scale")
     parser.add_argument("--concurrency", type=int, default=8, help="assignments in flight")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between bursts")
-    parser.add_argument("--fcm-delay", type=float, default=0.0, help="FCM answer delay (s)")
+    parser.add_argument(
+        "--fcm-delays",
+        type=lambda text: [float(part) for part in text.split(",")],
+        default=[0.0, 0.05],
+        help="FCM answer delays to measure the worker at, in seconds (default 0,0.05: "
+        "at once, and about a round trip to FCM over the internet)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the structured results here")
     # Internal: what the loader child runs.
@@ -1733,7 +1747,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             concurrency=args.concurrency,
             pause_s=args.pause,
-            fcm_delay=args.fcm_delay,
+            fcm_delays=args.fcm_delays,
         )
     except BenchError as error:
         log(f"error: {error}")

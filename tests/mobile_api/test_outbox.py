@@ -73,7 +73,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_only_what_it_had_no
     now = timezone.now()
     claimed = outbox.claim(now=now)
     # the worker sends and marks the first row, then is killed
-    outbox.deliver(claimed[0], outbox.Outcome(), now=now)
+    outbox.deliver([claimed[0]], outbox.Outcome(), now=now)
 
     too_soon = outbox.run_once(now=now + dt.timedelta(seconds=30))
     after_lease = outbox.run_once(now=now + outbox.LEASE + dt.timedelta(seconds=1))
@@ -133,7 +133,7 @@ def test_a_batch_slower_than_its_lease_leaves_the_rest_for_later(tech, monkeypat
     ticks = [0.0, 1.0, 2.0]  # then 99: the third send would start past 80% of the 10 s lease
     monkeypatch.setattr(outbox.time, "monotonic", lambda: ticks.pop(0) if ticks else 99.0)
 
-    outcome = outbox.run_once(lease=dt.timedelta(seconds=10))
+    outcome = outbox.run_once(lease=dt.timedelta(seconds=10), chunk=1)
 
     assert outcome.sent == 2
     rest = Notification.objects.get(pk=rows[2].pk)
@@ -149,10 +149,10 @@ def test_a_worker_that_overran_its_lease_does_not_overwrite_the_next_ones_outcom
     # the lease ends; another worker claims the row, and it fails for good there
     [fast] = outbox.claim(now=now + outbox.LEASE + dt.timedelta(seconds=1))
     Device.objects.filter(user=tech).update(fcm_token_active=False)
-    outbox.deliver(fast, outbox.Outcome())
+    outbox.deliver([fast], outbox.Outcome())
     Device.objects.filter(user=tech).update(fcm_token_active=True)
 
-    outbox.deliver(slow, outbox.Outcome())  # the first worker finally gets there
+    outbox.deliver([slow], outbox.Outcome())  # the first worker finally gets there
 
     row.refresh_from_db()
     assert (row.state, row.attempts) == ("failed", 2)

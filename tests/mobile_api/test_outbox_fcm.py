@@ -5,6 +5,7 @@ sends."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.utils import timezone
@@ -174,3 +175,19 @@ def test_a_revoked_device_gets_no_further_pushes(fcm, make_user):
     assert len(fcm.received_for("tok-lost")) == 1  # only the push before the revocation
     row.refresh_from_db()
     assert (row.state, row.last_error.split(":")[0]) == (OutboxState.FAILED, "no_push_token")
+
+
+def test_a_worker_sends_a_batchs_messages_at_once_and_records_each(fcm, make_user):
+    users = [_user_with_token(make_user, f"tok-{n}") for n in range(12)]
+    rows = [notify(user_id=u.pk, kind="job.assigned", title="New job") for u in users]
+    fcm.delay = 0.2  # FCM's answer takes a while, as over the internet
+    fcm.answer("tok-3", unregistered())
+
+    with ThreadPoolExecutor(8) as pool:
+        outcome = outbox.run_once(pool=pool, chunk=8)
+
+    assert fcm.most_in_flight > 1  # sent concurrently, not one after the other
+    assert (outcome.sent, outcome.failed, outcome.deactivated) == (11, 1, 1)
+    states = dict(Notification.objects.values_list("pk", "state"))
+    assert [states[r.pk] for r in rows] == ["sent"] * 3 + ["failed"] + ["sent"] * 8
+    assert Device.objects.get(fcm_token="tok-3").fcm_token_active is False
