@@ -18,6 +18,7 @@ from django.db import connection, transaction
 import field_service.services.notices as notices
 from field_service.models import WorkOrder
 from field_service.services import work_order_assign, work_order_transition
+from server import notifications
 from server.models import DeviceNotice, User
 from tests.field_service.conftest import World, at
 
@@ -64,7 +65,7 @@ def _assign(world: World, job_id: str, crew: list[User], lead: User, start: dt.d
 
 @pytest.fixture
 def slow_notices(monkeypatch):
-    real = notices.device_notice
+    real = notifications.device_notice
 
     def slow(**kwargs):
         notice = real(**kwargs)
