@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from mobile_api.authentication import DeviceAuthError, device_for_access_token
 from mobile_api.models import Device
 from server.access import Capability, has_capability, scope_keys_for
-from server.models import DeviceNotice, NoticeSequence
+from server.models import DeviceNotice, NoticeSequence, User
 from server.realtime import (
     ACTIVE_MAP_GROUP,
     device_group,
@@ -50,6 +50,11 @@ def _still_live(device: Device) -> bool:
     return Device.objects.filter(
         pk=device.pk, revoked_at__isnull=True, user__is_active=True
     ).exists()
+
+
+def _fresh_user(device: Device) -> User:
+    """The device's user as now (roles included): the one loaded at connect may be stale."""
+    return User.objects.prefetch_related("roles").get(pk=device.user_id)
 
 
 class _TokenConsumer(AsyncJsonWebsocketConsumer):
@@ -185,6 +190,7 @@ class DeviceConsumer(_TokenConsumer):
         """The user's scope keys changed (a territory membership, a new map): hear the new
         keys' changes from now on, and pull what they bring."""
         if self.device is not None:
+            self.device.user = await database_sync_to_async(_fresh_user)(self.device)
             keys = await database_sync_to_async(scope_keys_for)(self.device.user)
             await self._join_scope(self.device, keys)
         await self.send_json({"type": "sync.poke"})
@@ -239,6 +245,7 @@ class DispatchConsumer(_TokenConsumer):
         boards from now on; a user who may no longer see a board is disconnected."""
         if self.device is None:
             return
+        self.device.user = await database_sync_to_async(_fresh_user)(self.device)
         board = await database_sync_to_async(_board)(self.device.user)
         if board is None:
             await self.close(code=CLOSE_FORBIDDEN)

@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.http import HttpRequest
 
 from server.models import User, UserRole
-from server.services import user_deactivated
+from server.services import user_deactivated, users_rescoped
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -36,3 +36,8 @@ class UserAdmin(BaseUserAdmin):
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
             user_deactivated(obj)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        if change and any(formset.has_changed() for formset in formsets):
+            users_rescoped([form.instance.pk])  # roles changed: so did what they see

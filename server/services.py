@@ -44,3 +44,11 @@ def user_deactivated(user: User) -> None:
     realtime.publish_on_commit(
         realtime.user_group(user.pk), "device.revoked", {"reason": "user deactivated"}
     )
+
+
+def users_rescoped(user_ids: Iterable[int]) -> None:
+    """After commit, tell these users' open sockets that their scope keys changed (roles,
+    territory memberships): each reads its keys again, joins the new groups and leaves the
+    old, and a device pulls what they bring."""
+    for user_id in sorted(set(user_ids)):
+        realtime.publish_on_commit(realtime.user_group(user_id), "scope.changed")

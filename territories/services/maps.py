@@ -9,10 +9,10 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 
-from server import realtime
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
+from server.services import users_rescoped
 from territories import geometry
 from territories.models import (
     MemberRole,
@@ -26,10 +26,8 @@ from territories.models import (
 
 
 def members_rescoped(user_ids: Iterable[int]) -> None:
-    """After commit, tell these users' sockets that their territory keys changed: each joins
-    the groups of its new keys (and leaves the old), and a device pulls what they bring."""
-    for user_id in sorted(set(user_ids)):
-        realtime.publish_on_commit(realtime.user_group(user_id), "scope.changed")
+    """Their territory keys changed: see ``server.services.users_rescoped``."""
+    users_rescoped(user_ids)
 
 
 def _next_version() -> int:

@@ -88,3 +88,44 @@ async def test_one_transaction_pokes_each_device_once(rep, sales_manager):
     assert await owner_socket.receive_json_from(timeout=5) == {"type": "sync.poke"}
     assert await owner_socket.receive_nothing(timeout=0.3)
     await owner_socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_role_given_in_the_admin_reaches_the_open_socket(rep, other_rep, admin_user):
+    account = await database_sync_to_async(AccountFactory.create)(owner=other_rep)
+    socket = await _socket(rep, "rep-tablet")
+
+    def make_rep_a_sales_manager() -> None:
+        from types import SimpleNamespace
+
+        from django.contrib import admin
+        from django.db import transaction
+        from django.test import RequestFactory
+
+        from server.admin import UserAdmin
+        from server.enums import Role
+        from server.models import User, UserRole
+
+        request = RequestFactory().post("/admin/")
+        request.user = admin_user
+        with transaction.atomic():
+            UserRole.objects.create(user=rep, role=Role.SALES_MANAGER)
+            # what the change form reports for its roles inline
+            roles = SimpleNamespace(has_changed=lambda: True, save=lambda: None)
+            form = SimpleNamespace(instance=rep, save_m2m=lambda: None)
+            UserAdmin(User, admin.site).save_related(request, form, [roles], change=True)
+
+    await database_sync_to_async(make_rep_a_sales_manager)()
+    assert await socket.receive_json_from(timeout=5) == {"type": "sync.poke"}
+
+    # the socket now hears changes to every customer, as a sales manager sees them
+    def rename() -> int:
+        client = APIClient()
+        client.force_authenticate(other_rep)
+        return client.patch(
+            f"/api/v1/accounts/{account.id}/", {"name": "Renamed"}, format="json"
+        ).status_code
+
+    assert await database_sync_to_async(rename)() == 200
+    assert await socket.receive_json_from(timeout=5) == {"type": "sync.poke"}
+    await socket.disconnect()
