@@ -63,9 +63,11 @@ def device_notice(*, user_id: int, kind: str, payload: dict[str, Any]) -> Device
     user's ``NoticeSequence`` row stays locked until the transaction ends. Call it inside a
     ``changelog.deferred()`` block (as the services do), so that this lock is always taken
     before the change log's counter row."""
-    reserve_notice_numbers([user_id])  # (a no-op wait when the caller reserved them all)
-    NoticeSequence.objects.filter(user_id=user_id).update(last_seq=F("last_seq") + 1)
-    seq = NoticeSequence.objects.values_list("last_seq", flat=True).get(user_id=user_id)
+    numbers = NoticeSequence.objects.filter(user_id=user_id)
+    if not numbers.update(last_seq=F("last_seq") + 1):  # (takes the row's lock if not held)
+        reserve_notice_numbers([user_id])  # the user's first notice
+        numbers.update(last_seq=F("last_seq") + 1)
+    seq = numbers.values_list("last_seq", flat=True).get()
     # Older ones go as new ones come: a device that far behind is told to pull instead.
     DeviceNotice.objects.filter(
         user_id=user_id, created_at__lt=timezone.now() - NOTICE_RETENTION
