@@ -128,8 +128,8 @@ class FCMPushBackend:
     """FCM HTTP v1 through pyfcm. ``ENDPOINT_BASE`` points it at a test server. Errors come
     back as pyfcm's exceptions (``FCMNotRegisteredError`` for 404, ``InvalidDataError`` for
     400, ``FCMServerError`` for other failures) or ``RetryLater``. Thread-safe: the worker
-    sends a batch's messages at once, each thread with its own access token (pyfcm keeps it
-    per thread) over one connection pool."""
+    sends a batch's messages from several threads at once, which share one access token and
+    one connection pool."""
 
     concurrent = True
 
