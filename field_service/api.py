@@ -20,6 +20,7 @@ from crm.permissions import access_account
 from crm.serializers import ScopedRelatedField
 from field_service import selectors
 from field_service.models import (
+    WORK_ORDER_READ_FIELDS,
     Attachment,
     CrewMember,
     DayPlanProposal,
@@ -64,32 +65,7 @@ class WorkOrderOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
     class Meta:
         model = WorkOrder
-        fields = [
-            "id",
-            "account",
-            "site",
-            "asset",
-            "kind",
-            "priority",
-            "description",
-            "required_skills",
-            "required_certifications",
-            "estimated_minutes",
-            "time_windows",
-            "source",
-            "state",
-            "state_reason",
-            "state_changed_at",
-            "territory",
-            "scheduled_start",
-            "scheduled_end",
-            "pinned",
-            "crew",
-            "lead",
-            "follow_up_of",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", *WORK_ORDER_READ_FIELDS]
 
 
 class TransitionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]

@@ -32,6 +32,8 @@ from field_service.models.technicians import (
     TechnicianSkill,
 )
 from field_service.models.work_orders import (
+    WORK_ORDER_INPUT_FIELDS,
+    WORK_ORDER_READ_FIELDS,
     CrewMember,
     DayPlanProposal,
     DispatchRecord,
@@ -47,6 +49,8 @@ from field_service.models.work_orders import (
 )
 
 __all__ = [
+    "WORK_ORDER_INPUT_FIELDS",
+    "WORK_ORDER_READ_FIELDS",
     "Attachment",
     "AttachmentKind",
     "Certification",

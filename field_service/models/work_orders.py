@@ -49,6 +49,38 @@ class State(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# What whoever files a job sets; the services set the rest.
+WORK_ORDER_INPUT_FIELDS = (
+    "kind",
+    "priority",
+    "description",
+    "required_skills",
+    "required_certifications",
+    "estimated_minutes",
+    "time_windows",
+    "source",
+)
+# What REST and devices read of a job, in this order.
+WORK_ORDER_READ_FIELDS = (
+    "account",
+    "site",
+    "asset",
+    *WORK_ORDER_INPUT_FIELDS,
+    "state",
+    "state_reason",
+    "state_changed_at",
+    "territory",
+    "scheduled_start",
+    "scheduled_end",
+    "pinned",
+    "crew",
+    "lead",
+    "follow_up_of",
+    "created_at",
+    "updated_at",
+)
+
+
 class WorkOrder(SyncedModel):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="work_orders")
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="work_orders")

@@ -14,21 +14,13 @@ from django.utils import timezone
 
 from crm.models import Account, Asset, Site
 from field_service.models import MaintenancePlan, Source, WorkOrder
-from field_service.services.work_orders import create_generated, validate_fields
+from field_service.services.work_orders import WORK_ORDER_FIELDS, create_generated, validate_fields
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
 
-PLAN_FIELDS = frozenset(
-    {
-        "kind",
-        "priority",
-        "description",
-        "required_skills",
-        "required_certifications",
-        "estimated_minutes",
-    }
-)
+# What a plan's jobs carry from it (their windows and source come from each occurrence).
+PLAN_FIELDS = WORK_ORDER_FIELDS - {"time_windows", "source"}
 MAX_HORIZON_DAYS = 366
 # A rule that would make more jobs than this within a horizon is refused (FREQ=MINUTELY...).
 MAX_OCCURRENCES = 400

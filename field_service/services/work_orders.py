@@ -14,6 +14,7 @@ from crm.models import Account, Asset, Site
 from crm.services import records
 from field_service import states
 from field_service.models import (
+    WORK_ORDER_INPUT_FIELDS,
     Certification,
     CrewMember,
     MaintenancePlan,
@@ -36,18 +37,7 @@ from server.models import User
 from sync import changelog
 from territories.selectors import site_territory_code, site_territory_codes
 
-WORK_ORDER_FIELDS = frozenset(
-    {
-        "kind",
-        "priority",
-        "description",
-        "required_skills",
-        "required_certifications",
-        "estimated_minutes",
-        "time_windows",
-        "source",
-    }
-)
+WORK_ORDER_FIELDS = frozenset(WORK_ORDER_INPUT_FIELDS)
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
