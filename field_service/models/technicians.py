@@ -8,15 +8,22 @@ from django.db import models
 from django.db.models import Q
 
 
-class Skill(models.Model):
+class Catalogue(models.Model):
+    """An entry of a short list that jobs name by code."""
+
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=100)
 
     class Meta:
+        abstract = True
         ordering = ["code"]
 
     def __str__(self) -> str:
         return self.name
+
+
+class Skill(Catalogue):
+    pass
 
 
 class TechnicianProfile(models.Model):
@@ -67,17 +74,8 @@ class TechnicianSkill(models.Model):
         return f"{self.user_id}:{self.skill_id}={self.level}"
 
 
-class Certification(models.Model):
+class Certification(Catalogue):
     """A qualification that expires (gas safety, working at height, electrical)."""
-
-    code = models.CharField(max_length=32, unique=True)
-    name = models.CharField(max_length=100)
-
-    class Meta:
-        ordering = ["code"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class TechnicianCertification(models.Model):

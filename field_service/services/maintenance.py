@@ -14,13 +14,18 @@ from django.utils import timezone
 
 from crm.models import Account, Asset, Site
 from field_service.models import MaintenancePlan, Source, WorkOrder
-from field_service.services.work_orders import WORK_ORDER_FIELDS, create_generated, validate_fields
+from field_service.services.work_orders import (
+    NEEDS,
+    create_generated,
+    needs_of,
+    validate_fields,
+)
 from server.access import Capability, require_capability
 from server.errors import ApplicationError
 from server.models import User
 
 # What a plan's jobs carry from it (their windows and source come from each occurrence).
-PLAN_FIELDS = WORK_ORDER_FIELDS - {"time_windows", "source"}
+PLAN_FIELDS = frozenset({*NEEDS, "description"})
 MAX_HORIZON_DAYS = 366
 # A rule that would make more jobs than this within a horizon is refused (FREQ=MINUTELY...).
 MAX_OCCURRENCES = 400
@@ -158,12 +163,8 @@ def _job(plan: MaintenancePlan, moment: dt.datetime) -> WorkOrder:
         asset=plan.asset,
         plan=plan,
         plan_occurrence=moment,
-        kind=plan.kind,
-        priority=plan.priority,
+        **needs_of(plan),
         description=(plan.description or plan.name),
-        required_skills=plan.required_skills,
-        required_certifications=plan.required_certifications,
-        estimated_minutes=plan.estimated_minutes,
         source=Source.RECURRING_PLAN,
         time_windows=[
             {"start": start.isoformat(), "end": (start + dt.timedelta(days=1)).isoformat()}

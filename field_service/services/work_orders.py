@@ -38,6 +38,13 @@ from sync import changelog
 from territories.selectors import site_territory_code, site_territory_codes
 
 WORK_ORDER_FIELDS = frozenset(WORK_ORDER_INPUT_FIELDS)
+# What a job needs, carried over to the jobs made from it (a plan's, a follow-up).
+NEEDS = ("kind", "priority", "required_skills", "required_certifications", "estimated_minutes")
+
+
+def needs_of(source: Any) -> dict[str, Any]:
+    """``NEEDS`` read from a job or a maintenance plan."""
+    return {name: getattr(source, name) for name in NEEDS}
 
 
 def _invalid(field: str, message: str) -> ApplicationError:
@@ -325,12 +332,8 @@ def _follow_up(actor: User, work_order: WorkOrder) -> WorkOrder:
         asset=work_order.asset,
         record_id=None,
         follow_up_of=work_order,
-        kind=work_order.kind,
-        priority=work_order.priority,
+        **needs_of(work_order),
         description=f"Follow-up: {work_order.state_reason}\n\n{work_order.description}".strip(),
-        required_skills=work_order.required_skills,
-        required_certifications=work_order.required_certifications,
-        estimated_minutes=work_order.estimated_minutes,
         source=work_order.source,
     )
 
