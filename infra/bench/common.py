@@ -10,6 +10,7 @@ and passes WebSockets through untouched.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import signal
@@ -19,15 +20,38 @@ import sys
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .account_list import BenchError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 60.0
+
+
+def report(
+    benchmark: str,
+    compute: Callable[[], dict[str, Any]],
+    *,
+    json_path: Path | None,
+    render: Callable[[list[dict[str, Any]]], str],
+) -> int:
+    """The end of every benchmark's ``main``: ``compute`` the result (a SIGTERM unwinds like
+    Ctrl-C, so its servers stop and its temp directory goes), write it to ``json_path`` if
+    given, print it as markdown. Exits 1, saying why, after a ``BenchError``."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        result = compute()
+    except BenchError as error:
+        print(f"bench[{benchmark}]: error: {error}", file=sys.stderr, flush=True)
+        return 1
+    if json_path is not None:
+        json_path.write_text(json.dumps(result, indent=2) + "\n")
+    print(render([result]))
+    return 0
 
 
 def run_child(argv: Sequence[str], what: str) -> tuple[float, str]:

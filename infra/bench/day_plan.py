@@ -130,9 +130,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import os
-import signal
 import statistics
 import sys
 import tempfile
@@ -145,6 +143,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from .account_list import BenchError, database_description, prepare_environment
+from .common import report
 from .sync_initial import run_child
 
 if TYPE_CHECKING:
@@ -1464,17 +1463,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--solomon-dir", type=Path, default=SOLOMON_DIR)
     parser.add_argument("--json", type=Path, help="also write the structured results here")
     args = parser.parse_args(argv)
-    # Let `kill` (SIGTERM) unwind like Ctrl-C, so that the temp directory is removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(backend=args.backend, scale_name=args.scale, solomon_dir=args.solomon_dir)
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+    return report(
+        BENCHMARK,
+        lambda: run(backend=args.backend, scale_name=args.scale, solomon_dir=args.solomon_dir),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":

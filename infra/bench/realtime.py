@@ -108,6 +108,7 @@ from .common import (
     die_with_parent,
     machine_cpu,
     process_cpu_s,
+    report,
     run_child,
     server_errors,
     service_cpu_s,
@@ -1736,11 +1737,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if min(size.technicians, size.assignments, size.bursts, args.concurrency) < 1:
         parser.error("--technicians, --assignments, --bursts and --concurrency must be positive")
-    # Let `kill` (SIGTERM) unwind like Ctrl-C, so that daphne, the workers and the FCM test
-    # server are stopped and the temp directory removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(
+    return report(
+        BENCHMARK,
+        lambda: run(
             backend=args.backend,
             scale=args.scale,
             size=size,
@@ -1748,14 +1747,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             pause_s=args.pause,
             fcm_delays=args.fcm_delays,
-        )
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+        ),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -103,7 +103,6 @@ import os
 import pstats
 import random
 import re
-import signal
 import statistics
 import sys
 import tempfile
@@ -125,6 +124,7 @@ from .account_list import (
     prepare_environment,
     summarize,
 )
+from .common import report
 from .sync_initial import run_child
 
 if TYPE_CHECKING:
@@ -1735,23 +1735,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.requests < 1 or args.warmup < 0:
         parser.error("--requests must be at least 1 and --warmup at least 0")
-    # Let `kill` (SIGTERM) unwind like Ctrl-C, so that the temp directory is removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(
+    return report(
+        BENCHMARK,
+        lambda: run(
             backend=args.backend,
             scale=args.scale,
             requests=args.requests,
             warmup=args.warmup,
             seed=args.seed,
-        )
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+        ),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":

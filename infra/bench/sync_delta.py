@@ -53,7 +53,6 @@ import math
 import os
 import random
 import re
-import signal
 import statistics
 import sys
 import tempfile
@@ -79,6 +78,7 @@ from .common import (
     daphnes,
     machine_cpu,
     process_cpu_s,
+    report,
     run_child,
     server_errors,
     service_cpu_s,
@@ -1607,11 +1607,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.quiet_rounds < 1 or args.live_seconds <= 0 or args.rate <= 0:
         parser.error("--quiet-rounds, --live-seconds and --rate must be positive")
-    # Let `kill` (SIGTERM) unwind like Ctrl-C, so that daphne is stopped and the temp
-    # directory removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(
+    return report(
+        BENCHMARK,
+        lambda: run(
             backend=args.backend,
             scale=args.scale,
             seed=args.seed,
@@ -1620,14 +1618,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate=args.rate,
             fanout_rounds=args.fanout_rounds,
             processes=args.processes,
-        )
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+        ),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":

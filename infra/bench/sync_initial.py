@@ -41,7 +41,6 @@ import http.client
 import json
 import random
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -58,7 +57,7 @@ from unittest import mock
 import orjson
 
 from .account_list import BenchError, database_description, prepare_environment
-from .common import die_with_parent, free_port, stop
+from .common import die_with_parent, free_port, report, stop
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BENCHMARK = "sync_initial"
@@ -1153,11 +1152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     large_records = args.large_records if args.large_records is not None else large_records
     if records < 1 or args.repeats < 1 or args.large_repeats < 0:
         parser.error("--records and --repeats must be at least 1")
-    # Let `kill` (SIGTERM) unwind like Ctrl-C, so that daphne is stopped and the temp
-    # directory removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(
+    return report(
+        BENCHMARK,
+        lambda: run(
             backend=args.backend,
             records=records,
             large_records=large_records,
@@ -1165,14 +1162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             large_repeats=args.large_repeats,
             seed=args.seed,
             scale=args.scale,
-        )
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+        ),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,6 @@ bulk ones point for point.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -53,6 +52,9 @@ if TYPE_CHECKING:
 
     from territories.geometry import Shape, TerritoryIndex
 
+from .account_list import BenchError
+from .common import report
+
 BENCHMARK = "territory_assign"
 TARGET_POINTS_PER_S = 500_000
 POINTS = {"large": 1_000_000, "small": 100_000}
@@ -64,10 +66,6 @@ OVERLAY_VERTICES = 299  # + the closing position
 CELL_PRIORITY, OVERLAY_PRIORITY = 2, 1  # lower wins
 TOWNS = 40
 PREDICATE_POINTS = 50_000
-
-
-class BenchError(Exception):
-    """The benchmark could not run, or an answer was wrong; the message says which."""
 
 
 def log(message: str) -> None:
@@ -503,17 +501,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.naive_points < 1:
         parser.error("--rounds and --naive-points must be at least 1")
-    try:
-        result = run(
+    return report(
+        BENCHMARK,
+        lambda: run(
             scale=args.scale, rounds=args.rounds, naive_points=args.naive_points, seed=args.seed
-        )
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+        ),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -85,7 +85,6 @@ import json
 import math
 import pstats
 import resource
-import signal
 import statistics
 import sys
 import tempfile
@@ -97,6 +96,7 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from .account_list import BenchError, database_description, prepare_environment
+from .common import report
 from .sync_initial import run_child
 from .territory_assign import COLUMNS, REGION, ROWS, random_points, territory_collection
 
@@ -1018,23 +1018,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
-    # Let `kill` (SIGTERM) unwind like Ctrl-C, so that the temp directory is removed.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    try:
-        result = run(
+    return report(
+        BENCHMARK,
+        lambda: run(
             backend=args.backend,
             scale=args.scale,
             rounds=args.rounds,
             seed=args.seed,
             profile=args.profile,
-        )
-    except BenchError as error:
-        log(f"error: {error}")
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-    print(render_markdown([result]))
-    return 0
+        ),
+        json_path=args.json,
+        render=render_markdown,
+    )
 
 
 if __name__ == "__main__":
